@@ -1,0 +1,217 @@
+"""Backbone registry and factory: one interface for torchvision, timm and EfficientNet-Lite0.
+
+``create_backbone(name, weights)`` returns a :class:`Backbone`, whose ``forward`` maps images to
+an unpooled feature map ``[B, C, H, W]``. Every backbone also names its *stages* in forward order
+(``layer3``, ``features.10``, ``blocks.4`` …) for ``--freeze until:<stage>``, and carries the
+preprocessing its weights expect (mean/std, native input size).
+
+Names: ``efficientnet_lite0`` (timm ``tf_efficientnet_lite0`` + packaged ImageNet weights), any
+torchvision classification CNN (``resnet50``, ``vgg16`` …), and any timm model as ``timm/<name>``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, WeightsError
+from .weights import (
+    load_into,
+    load_lite0_imagenet,
+    load_state_dict_file,
+    timm_pretrained,
+    torchvision_weights_state,
+)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE0 = "efficientnet_lite0"
+# Containers whose children are the natural freezing stages (timm blocks/stages, vgg features).
+STAGE_CONTAINERS = ("blocks", "stages", "layers", "features", "trunk_output")
+# Names of torchvision classifier parts that follow the trunk.
+TV_HEAD_NAMES = ("fc", "classifier", "avgpool", "dropout", "head", "heads")
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What a backbone's weights expect and what the registry knows about it."""
+
+    name: str
+    source: str  # "torchvision" | "timm" | "package"
+    input_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+class Backbone(nn.Module):
+    """A pretrained network without its classifier: images → feature map ``[B, C, H, W]``."""
+
+    def __init__(self, model: nn.Module, forward_features: Callable, stages: list[str], info: BackboneInfo):
+        super().__init__()
+        self.model = model
+        self._forward_features = forward_features
+        self.stages = stages
+        self.info = info
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._forward_features(self.model, x)
+        return out if out.ndim == 4 else out.reshape(out.shape[0], -1, 1, 1)
+
+    def stage_of(self, param_name: str) -> Optional[str]:
+        """The stage a parameter belongs to (longest matching stage prefix)."""
+        best = None
+        for stage in self.stages:
+            if param_name == stage or param_name.startswith(stage + "."):
+                if best is None or len(stage) > len(best):
+                    best = stage
+        return best
+
+
+def _stage_names(model: nn.Module, skip: tuple[str, ...]) -> list[str]:
+    names = []
+    for name, child in model.named_children():
+        if name in skip:
+            continue
+        if name in STAGE_CONTAINERS and isinstance(child, (nn.Sequential, nn.ModuleList)):
+            names.extend(f"{name}.{sub}" for sub, _ in child.named_children())
+        else:
+            names.append(name)
+    return names
+
+
+# --- torchvision ----------------------------------------------------------------------------
+
+
+def torchvision_names() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def _torchvision_trunk(name: str, model: nn.Module) -> tuple[Callable, list[str]]:
+    """How to run a torchvision classifier up to (not including) its global pooling."""
+    if name.startswith(("vit_", "swin", "maxvit", "googlenet", "inception")):
+        raise ConfigError(f"torchvision '{name}' has no plain CNN trunk; use it through timm as 'timm/<name>'")
+    if name.startswith("densenet"):
+        return (lambda m, x: torch.relu(m.features(x))), _stage_names(model, ("classifier",))
+    if name.startswith("convnext"):
+        # ConvNeXt normalises the map inside its classifier; keep that LayerNorm in the trunk.
+        return (lambda m, x: m.classifier[0](m.features(x))), _stage_names(model, ("avgpool", "classifier"))
+    if hasattr(model, "features") and isinstance(model.features, nn.Module):
+        return (lambda m, x: m.features(x)), _stage_names(model, ("avgpool", "classifier"))
+    if name.startswith("mnasnet"):
+        return (lambda m, x: m.layers(x)), _stage_names(model, ("classifier",))
+    trunk = [n for n, _ in model.named_children() if n not in TV_HEAD_NAMES]
+
+    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        for child in trunk:
+            x = getattr(m, child)(x)
+        return x
+
+    return forward, trunk
+
+
+def _create_torchvision(name: str, weights: str) -> Backbone:
+    import torchvision
+
+    model = torchvision.models.get_model(name, weights=None)
+    tv_weights = torchvision.models.get_model_weights(name).DEFAULT
+    transforms = tv_weights.transforms()
+    info = BackboneInfo(name, "torchvision", int(transforms.crop_size[0]), tuple(transforms.mean), tuple(transforms.std))
+    if weights == "imagenet":
+        load_into(model, torchvision_weights_state(name), f"ImageNet {name}")
+    elif weights != "none":
+        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=TV_HEAD_NAMES)
+    forward, stages = _torchvision_trunk(name, model)
+    if name.startswith("convnext"):
+        model.classifier = nn.Sequential(model.classifier[0])
+        stages = stages + ["classifier.0"]
+    else:
+        for head in ("fc", "classifier"):
+            if hasattr(model, head) and head not in stages:
+                setattr(model, head, nn.Identity())
+    return Backbone(model, forward, stages, info)
+
+
+# --- timm and the packaged EfficientNet-Lite0 -----------------------------------------------
+
+
+def _timm_backbone(model: nn.Module, info: BackboneInfo) -> Backbone:
+    model.reset_classifier(0, "")
+    skip = tuple(n for n in ("classifier", "head", "fc", "global_pool", "head_drop", "fc_norm") if hasattr(model, n))
+    stages = _stage_names(model, skip)
+    return Backbone(model, lambda m, x: m.forward_features(x), stages, info)
+
+
+def _timm_info(name: str, model: nn.Module, source: str) -> BackboneInfo:
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    size = cfg.get("input_size", (3, 224, 224))[-1]
+    return BackboneInfo(name, source, int(size), tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)))
+
+
+def _create_timm(name: str, weights: str) -> Backbone:
+    import timm
+
+    arch = name[len("timm/"):]
+    if arch not in timm.list_models():
+        raise ConfigError(f"unknown timm model '{arch}' (see timm.list_models())")
+    model = timm_pretrained(arch) if weights == "imagenet" else timm.create_model(arch, pretrained=False)
+    if weights not in ("imagenet", "none"):
+        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=("classifier", "head", "fc"))
+    return _timm_backbone(model, _timm_info(name, model, "timm"))
+
+
+def _create_lite0(weights: str) -> Backbone:
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights == "imagenet":
+        load_lite0_imagenet(model)
+    elif weights != "none":
+        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=("classifier",))
+    return _timm_backbone(model, _timm_info(LITE0, model, "package"))
+
+
+# --- public factory -------------------------------------------------------------------------
+
+
+def available_backbones() -> list[str]:
+    """Names accepted by :func:`create_backbone` (timm models are ``timm/<any timm name>``)."""
+    return [LITE0] + torchvision_names() + ["timm/<name>"]
+
+
+def create_backbone(name: str, weights: str = "imagenet", in_chans: int = 3) -> Backbone:
+    """Build a backbone by name with ``weights`` = ``imagenet`` | ``none`` | a state-dict path.
+
+    ``in_chans=1`` replaces the first convolution by one whose filters are the sum of the RGB
+    filters: a grey image then gives exactly what its RGB replication gave before.
+    """
+    if name == LITE0:
+        backbone = _create_lite0(weights)
+    elif name.startswith("timm/"):
+        backbone = _create_timm(name, weights)
+    elif name in torchvision_names():
+        backbone = _create_torchvision(name, weights)
+    else:
+        raise ConfigError(f"unknown backbone '{name}'; try efficientnet_lite0, resnet50, vgg16 or timm/<name> (tlearn backbones)")
+    if in_chans == 1:
+        adapt_first_conv(backbone.model)
+    return backbone
+
+
+def adapt_first_conv(model: nn.Module) -> None:
+    """Turn the first 3-channel convolution into a 1-channel one by summing its filters."""
+    for parent in model.modules():
+        for child_name, child in parent.named_children():
+            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
+                # A copy keeps the layer's class (timm's "same"-padding convs among them).
+                conv = copy.deepcopy(child)
+                conv.in_channels = 1
+                conv.weight = nn.Parameter(child.weight.detach().sum(dim=1, keepdim=True))
+                setattr(parent, child_name, conv)
+                return
+    raise WeightsError("cannot use --in-chans 1: no 3-channel first convolution found in this backbone")

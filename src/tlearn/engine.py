@@ -1,0 +1,122 @@
+"""The Lightning side of training: the LightningModule, optimisers, schedules, epoch history.
+
+Batches arrive as uint8 images; the module preprocesses them on the device (resize, augment,
+normalise) right before the forward pass, so the data loader stays trivial and cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import TlearnError
+from .transforms import BatchPreprocessor
+
+
+class NonFiniteLossError(TlearnError):
+    """The loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+
+
+class TransferLearner(pl.LightningModule):
+    """Trains a :class:`~tlearn.model.TransferModel` on uint8 image batches."""
+
+    def __init__(self, model: nn.Module, preprocessor: BatchPreprocessor, config: Any):
+        super().__init__()
+        self.model = model
+        self.preprocessor = preprocessor
+        self.config = config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _step(self, batch, train: bool):
+        images, labels = batch
+        inputs = self.preprocessor(images, train=train)
+        logits = self.model(inputs)
+        smoothing = self.config.label_smoothing if train else 0.0
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+        acc = (logits.argmax(1) == labels).float().mean()
+        return loss, acc, labels.shape[0]
+
+    def training_step(self, batch, batch_idx: int):
+        loss, acc, n = self._step(batch, train=True)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss became {loss.item()} at epoch {self.current_epoch + 1}, step {batch_idx + 1}; "
+                "lower --lr or check the data (the last good checkpoint is kept)"
+            )
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
+        self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        loss, acc, n = self._step(batch, train=False)
+        self.log("val_loss", loss, on_epoch=True, batch_size=n)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=n)
+
+    def configure_optimizers(self):
+        return make_optimizer(self.model, self.config, self.trainer.estimated_stepping_batches)
+
+
+def make_optimizer(model: nn.Module, config: Any, total_steps: int) -> dict:
+    """Optimiser over the trainable parameters plus a per-step LR schedule."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise TlearnError("nothing to train: every parameter is frozen")
+    # No weight decay on biases and normalisation scales (1-D tensors): decaying them only hurts.
+    decay = [p for p in params if p.ndim > 1]
+    no_decay = [p for p in params if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    elif config.optimizer == "adam":
+        optimizer = torch.optim.Adam(groups, lr=config.lr)
+    else:
+        optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    total_steps = max(1, int(total_steps))
+    if config.scheduler == "none":
+        return {"optimizer": optimizer}
+    if config.scheduler == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_with_warmup(step, total_steps))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def cosine_with_warmup(step: int, total: int, warmup_fraction: float = 0.05) -> float:
+    """LR multiplier: linear warm-up over the first 5 % of steps, then cosine decay to zero."""
+    warmup = max(1, int(total * warmup_fraction))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class EpochHistory(pl.Callback):
+    """Collects one row of metrics per epoch (train/val loss and accuracy, lr, seconds)."""
+
+    def __init__(self, on_epoch: Optional[Any] = None):
+        self.rows: list[dict[str, float]] = []
+        self.on_epoch = on_epoch
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch + 1}
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            if key in metrics:
+                row[key] = float(metrics[key])
+        row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        row["seconds"] = round(time.perf_counter() - self._start, 3)
+        self.rows.append(row)
+        if self.on_epoch is not None and trainer.is_global_zero:
+            self.on_epoch(self.rows)

@@ -1,0 +1,151 @@
+"""``tlearn.train(config)``: the whole pipeline from a config to a finished run directory."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from .backbones import create_backbone
+from .config import TrainConfig, config_to_yaml
+from .data import DataSplits, UInt8ImageDataset, build_splits
+from .evaluation import evaluate_split
+from .model import TransferModel, build_model
+from .reporting import plot_confusion_matrix, plot_curves, write_metrics_csv
+from .runs import RunResult, new_run_dir, save_model
+from .transforms import BatchPreprocessor, Preprocessing, make_preprocessing, randaugment_transform
+from .utils import atomic_write_json, atomic_write_text, resolve_device, seed_everything
+
+ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}
+
+
+def prepare_model(config: TrainConfig, num_classes: int) -> tuple[TransferModel, Preprocessing]:
+    """Backbone + head + freezing + preprocessing, exactly as ``config`` says."""
+    backbone = create_backbone(config.backbone, config.weights, in_chans=config.in_chans)
+    image_size = config.image_size or backbone.info.input_size
+    prep = make_preprocessing(image_size, config.in_chans, config.normalize, backbone.info.mean, backbone.info.std)
+    model = build_model(backbone, num_classes, config.head, image_size, config.in_chans, config.dropout, config.head_hidden)
+    model.freeze(config.freeze)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, prep
+
+
+def make_loaders(config: TrainConfig, splits: DataSplits) -> tuple[DataLoader, Optional[DataLoader]]:
+    """Seeded shuffling for training; per-sample RandAugment runs in the dataset when asked for."""
+    transform = randaugment_transform(config.seed) if config.augment == "randaugment" else None
+    generator = torch.Generator().manual_seed(config.seed)
+    common = {"batch_size": config.batch_size, "num_workers": config.num_workers, "persistent_workers": config.num_workers > 0}
+    train = DataLoader(UInt8ImageDataset(splits.train, transform), shuffle=True, generator=generator, **common)
+    val = DataLoader(UInt8ImageDataset(splits.val), shuffle=False, **common) if splits.val is not None else None
+    return train, val
+
+
+def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str]) -> dict:
+    """What ``runs.load_model`` needs to rebuild the network without the original config."""
+    return {
+        "format": "tlearn-model-v1",
+        "backbone": config.backbone,
+        "head": config.head,
+        "head_hidden": config.head_hidden,
+        "dropout": config.dropout,
+        "classes": classes,
+        "preprocessing": prep.to_dict(),
+    }
+
+
+def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    monitor = "val_acc" if config.val_source != "none" else None
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True, save_top_k=1
+    )
+    return pl.Trainer(
+        accelerator=ACCELERATORS[device],
+        devices=1,
+        precision=config.precision,
+        max_epochs=config.epochs,
+        logger=False,
+        callbacks=[checkpoint, *callbacks],
+        enable_progress_bar=config.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+
+
+def train(config: TrainConfig) -> RunResult:
+    """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`."""
+    from .engine import EpochHistory, TransferLearner
+
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    splits = build_splits(config)
+    model, prep = prepare_model(config, len(splits.classes))
+    resolved = config.model_copy(update={"image_size": prep.image_size})
+    run_dir = new_run_dir(config.out, config.backbone)
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved.model_copy(update={"out": None})))
+    atomic_write_json(run_dir / "metrics.json", {"complete": False})
+
+    history = EpochHistory(on_epoch=lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows))
+    learner = TransferLearner(model, BatchPreprocessor(prep, config.augment, config.seed), resolved)
+    train_loader, val_loader = make_loaders(config, splits)
+    trainer = _trainer(config, run_dir, device, [history])
+    fit_started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        trainer.fit(learner, train_loader, val_loader)
+    train_seconds = time.perf_counter() - fit_started
+
+    eval_started = time.perf_counter()
+    test = evaluate_split(model, BatchPreprocessor(prep), splits.test, device=learner.device, batch_size=max(256, config.batch_size))
+    metrics = _final_metrics(config, splits, history.rows, test, device, prep)
+    metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
+
+    save_model(run_dir, model, model_spec(config, prep, splits.classes))
+    write_metrics_csv(run_dir / "metrics.csv", history.rows)
+    plot_curves(history.rows, "acc", run_dir / "accuracy.png", f"{config.backbone}: accuracy")
+    plot_curves(history.rows, "loss", run_dir / "loss.png", f"{config.backbone}: loss")
+    plot_confusion_matrix(
+        test["confusion_matrix"], splits.classes, run_dir / "confusion_matrix.png",
+        f"test set ({test['samples']} images): {100 * test['accuracy']:.2f}%",
+    )
+    metrics["total_seconds"] = round(time.perf_counter() - started, 3)
+    metrics["complete"] = True
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    paths = {name: run_dir / name for name in ("config.yaml", "metrics.csv", "metrics.json", "accuracy.png", "loss.png", "confusion_matrix.png", "model.safetensors", "model.json")}
+    return RunResult(run_dir, metrics, paths)
+
+
+def _final_metrics(config: TrainConfig, splits: DataSplits, rows: list[dict], test: dict, device: str, prep: Preprocessing) -> dict:
+    last = rows[-1] if rows else {}
+    return {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_samples": test["samples"],
+        "train_samples": len(splits.train),
+        "val_source": splits.val_source,
+        "val_samples": len(splits.val) if splits.val is not None else 0,
+        "final_val_accuracy": last.get("val_acc"),
+        "final_train_accuracy": last.get("train_acc"),
+        "epochs": len(rows),
+        "backbone": config.backbone,
+        "weights": config.weights,
+        "freeze": config.freeze,
+        "image_size": prep.image_size,
+        "device": device,
+        "seed": config.seed,
+        "feature_cache": False,
+        "macro_f1": test["macro_f1"],
+        "per_class": test["per_class"],
+        "confusion_matrix": test["confusion_matrix"],
+        "history": rows,
+    }
