@@ -184,6 +184,13 @@ def available_backbones() -> list[str]:
     return [LITE0] + torchvision_names() + ["timm/<name>"]
 
 
+def check_backbone_name(name: str) -> None:
+    """Raise ``ConfigError`` for a name no source knows (cheap: builds nothing)."""
+    if name == LITE0 or name.startswith("timm/") or name in torchvision_names():
+        return
+    raise ConfigError(f"unknown backbone '{name}'; try efficientnet_lite0, resnet50, vgg16 or timm/<name> (tlearn backbones)")
+
+
 def create_backbone(name: str, weights: str = "imagenet", in_chans: int = 3) -> Backbone:
     """Build a backbone by name with ``weights`` = ``imagenet`` | ``none`` | a state-dict path.
 
@@ -194,10 +201,9 @@ def create_backbone(name: str, weights: str = "imagenet", in_chans: int = 3) -> 
         backbone = _create_lite0(weights)
     elif name.startswith("timm/"):
         backbone = _create_timm(name, weights)
-    elif name in torchvision_names():
-        backbone = _create_torchvision(name, weights)
     else:
-        raise ConfigError(f"unknown backbone '{name}'; try efficientnet_lite0, resnet50, vgg16 or timm/<name> (tlearn backbones)")
+        check_backbone_name(name)
+        backbone = _create_torchvision(name, weights)
     if in_chans == 1:
         adapt_first_conv(backbone.model)
     return backbone

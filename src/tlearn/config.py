@@ -89,11 +89,14 @@ class TrainConfig(BaseModel):
 def _format_validation_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "config"
+    # Values given as flags are named as flags; values from files by their YAML key.
+    name = f"--{where.replace('_', '-')}" if source == "option" else f"'{where}'"
+    prefix = "" if source == "option" else f"{source}: "
     if first["type"] == "extra_forbidden":
-        return f"{source}: unknown option '{where}' (see 'tlearn train --help' for valid options)"
+        return f"{prefix}unknown option {name} (see 'tlearn train --help' for valid options)"
     value = first.get("input")
     shown = f" (got {value!r})" if value is not None and not isinstance(value, dict) else ""
-    return f"{source}: invalid value for '{where}': {first['msg']}{shown}"
+    return f"{prefix}invalid value for {name}: {first['msg']}{shown}"
 
 
 def make_config(values: dict[str, Any], source: str = "config") -> TrainConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader
 
-from .backbones import create_backbone
+from .backbones import check_backbone_name, create_backbone
 from .config import TrainConfig, config_to_yaml
 from .data import DataSplits, UInt8ImageDataset, build_splits
 from .evaluation import evaluate_split
@@ -58,6 +59,15 @@ def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str]) -> 
     }
 
 
+def _quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter (GPU/TPU availability, tips) off the console."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+
+
 def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -86,6 +96,7 @@ def train(config: TrainConfig) -> RunResult:
 
     started = time.perf_counter()
     device = resolve_device(config.device)
+    check_backbone_name(config.backbone)  # fail before reading any data
     seed_everything(config.seed)
     splits = build_splits(config)
     model, prep = prepare_model(config, len(splits.classes))
@@ -97,11 +108,12 @@ def train(config: TrainConfig) -> RunResult:
     history = EpochHistory(on_epoch=lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows))
     learner = TransferLearner(model, BatchPreprocessor(prep, config.augment, config.seed), resolved)
     train_loader, val_loader = make_loaders(config, splits)
-    trainer = _trainer(config, run_dir, device, [history])
+    with warnings.catch_warnings():
+        _quiet_lightning()
+        trainer = _trainer(config, run_dir, device, [history])
     fit_started = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        _quiet_lightning()
         trainer.fit(learner, train_loader, val_loader)
     train_seconds = time.perf_counter() - fit_started
 

@@ -1,0 +1,160 @@
+"""The ``tlearn`` command line: a thin layer over the Python API.
+
+Only typer is imported at start-up; torch and friends load inside the commands, so
+``tlearn --help`` answers instantly. User errors print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="Transfer learning for image classification: fine-tune pretrained CNNs on your images.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+DEBUG = {"on": False}
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def _opt(help_text: str, *names: str):
+    return typer.Option(None, *names, help=help_text, show_default=False)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")) -> None:
+    DEBUG["on"] = debug or os.environ.get("TLEARN_DEBUG", "") not in ("", "0")
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def train(
+    preset: Optional[str] = _opt("Start from a shipped preset (see 'tlearn presets'); flags override it.", "--preset"),
+    config: Optional[Path] = _opt("YAML config file; flags override it.", "--config"),
+    backbone: Optional[str] = _opt("efficientnet_lite0 | resnet50 | vgg16 | any torchvision CNN | timm/<name>.", "--backbone"),
+    weights: Optional[str] = _opt("imagenet | none | PATH to a .safetensors/.pt state dict.", "--weights"),
+    head: Optional[str] = _opt("linear (pool-dropout-linear) | mlp (seed 000's Flatten-Dense-Dropout-Dense).", "--head"),
+    freeze: Optional[str] = _opt("backbone | none | until:<stage>.", "--freeze"),
+    data_dir: Optional[str] = _opt("Dataset root (else $TLEARN_DATA_DIR, else ~/.cache/tlearn/datasets).", "--data-dir"),
+    train_size: Optional[int] = _opt("Training images, a seeded class-stratified subset.", "--train-size"),
+    test_size: Optional[int] = _opt("Test images (default: the full test set).", "--test-size"),
+    val_source: Optional[str] = _opt("holdout | test | none: where per-epoch validation images come from.", "--val-source"),
+    val_size: Optional[int] = _opt("Validation images for --val-source holdout.", "--val-size"),
+    image_size: Optional[int] = _opt("Input side in pixels (default: the preset's or the backbone's).", "--image-size"),
+    in_chans: Optional[int] = _opt("3: grey replicated to RGB; 1: adapt the first convolution.", "--in-chans"),
+    normalize: Optional[str] = _opt("weights | imagenet | none ([0, 1] like seed 000).", "--normalize"),
+    augment: Optional[str] = _opt("none | seed | digits | randaugment.", "--augment"),
+    epochs: Optional[int] = _opt("Training epochs.", "--epochs"),
+    batch_size: Optional[int] = _opt("Batch size.", "--batch-size"),
+    optimizer: Optional[str] = _opt("adam | adamw | sgd (with momentum).", "--optimizer"),
+    lr: Optional[float] = _opt("Learning rate.", "--lr"),
+    weight_decay: Optional[float] = _opt("Weight decay.", "--weight-decay"),
+    momentum: Optional[float] = _opt("SGD momentum.", "--momentum"),
+    scheduler: Optional[str] = _opt("none | cosine | onecycle.", "--scheduler"),
+    label_smoothing: Optional[float] = _opt("Label smoothing.", "--label-smoothing"),
+    dropout: Optional[float] = _opt("Dropout before the linear head.", "--dropout"),
+    device: Optional[Device] = _opt("auto (CUDA, then MPS, then CPU) | cpu | cuda | mps.", "--device"),
+    precision: Optional[str] = _opt("32-true | bf16-mixed | 16-mixed.", "--precision"),
+    seed: Optional[int] = _opt("Random seed (same seed, same numbers on CPU).", "--seed"),
+    num_workers: Optional[int] = _opt("Data loader worker processes.", "--num-workers"),
+    out: Optional[str] = _opt("Run directory (default runs/<timestamp>-<backbone>).", "--out"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Tiny end-to-end run: 1 epoch, 64 train / 64 test images."),
+) -> None:
+    """Fine-tune a pretrained backbone and write a run directory (metrics, plots, model).
+
+    Examples:\n
+      tlearn train                                  # EfficientNet-Lite0 on 1,000 MNIST digits\n
+      tlearn train --preset seed000-vgg16           # seed 000, reproduced\n
+      tlearn train --backbone resnet18 --freeze backbone --epochs 5
+    """
+    values = {k: v for k, v in locals().items() if k not in ("preset", "config", "no_progress", "dry_run")}
+    values["device"] = device.value if device is not None else None
+    if no_progress:
+        values["progress"] = False
+    if dry_run:  # tiny sizes, unless given explicitly
+        for key, small in {"epochs": 1, "train_size": 64, "test_size": 64, "val_size": 32}.items():
+            values[key] = small if values.get(key) is None else values[key]
+    from .config import resolve_config
+
+    chosen = preset if preset or config else "default"
+    cfg = resolve_config(chosen, config, values)
+    from .train import train as run_training
+
+    result = run_training(cfg)
+    _print_summary(result)
+
+
+def _print_summary(result) -> None:
+    from rich.console import Console
+
+    m = result.metrics
+    console = Console()
+    console.print(
+        f"[bold green]Test accuracy {100 * m['test_accuracy']:.2f}%[/] on {m['test_samples']:,} test images "
+        f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']})"
+    )
+    if m.get("final_val_accuracy") is not None:
+        console.print(f"Validation accuracy (last epoch, {m['val_source']}, {m['val_samples']:,} images): {100 * m['final_val_accuracy']:.2f}%")
+    console.print(f"Training time {m['train_seconds']:.1f} s, total {m['total_seconds']:.1f} s on {m['device']}")
+    console.print(f"Run directory: {result.run_dir}")
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped presets with a one-line description each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .config import preset_summaries
+
+    table = Table("preset", "description", show_lines=False)
+    for name, summary in preset_summaries().items():
+        table.add_row(name, summary)
+    Console().print(table)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    from .errors import TlearnError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        print("tlearn: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as err:  # bad flag, wrong type, unknown command
+        ctx = getattr(err, "ctx", None)
+        if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print(f"tlearn: error: {err.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except TlearnError as err:
+        if DEBUG["on"]:
+            raise
+        print(f"tlearn: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("tlearn: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+import pytest
+
+from tlearn.config import TrainConfig, config_to_yaml, load_preset, make_config, preset_names, read_yaml, resolve_config
+from tlearn.errors import ConfigError
+
+
+def test_defaults_are_valid():
+    cfg = TrainConfig()
+    assert cfg.backbone == "efficientnet_lite0" and cfg.train_size == 1000 and cfg.test_size is None
+
+
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        ({"learning_rate": 0.1}, "unknown option 'learning_rate'"),
+        ({"lr": 0}, "'lr'"),
+        ({"lr": -1.0}, "'lr'"),
+        ({"lr": float("nan")}, "'lr'"),
+        ({"epochs": "ten"}, "'epochs'"),
+        ({"epochs": 0}, "'epochs'"),
+        ({"batch_size": -4}, "'batch_size'"),
+        ({"train_size": 0}, "'train_size'"),
+        ({"freeze": "sometimes"}, "'freeze'"),
+        ({"augment": "mixup"}, "'augment'"),
+        ({"optimizer": "lion"}, "'optimizer'"),
+        ({"in_chans": 2}, "'in_chans'"),
+        ({"dropout": 1.5}, "'dropout'"),
+    ],
+)
+def test_bad_values_name_the_field(values, fragment):
+    with pytest.raises(ConfigError) as err:
+        make_config(values, "options.yaml")
+    message = str(err.value)
+    assert fragment in message and "\n" not in message
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = make_config({"backbone": "resnet18", "lr": 0.01, "freeze": "until:layer3"})
+    path = tmp_path / "c.yaml"
+    path.write_text(config_to_yaml(cfg))
+    assert make_config(read_yaml(path)) == cfg
+
+
+def test_malformed_yaml_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("lr: [0.1\nepochs: 3\n")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        read_yaml(path)
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        read_yaml(path)
+
+
+def test_precedence_preset_file_flags(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 3\nlr: 0.5\n")
+    cfg = resolve_config("seed000-vgg16", path, {"lr": 0.01, "seed": None})
+    assert cfg.backbone == "vgg16"  # preset
+    assert cfg.epochs == 3  # file over preset
+    assert cfg.lr == 0.01  # flag over file
+
+
+def test_error_names_the_layer_it_came_from(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: -3\n")
+    with pytest.raises(ConfigError, match=str(path)):
+        resolve_config(None, path, {"lr": 0.01})
+    with pytest.raises(ConfigError, match="^invalid value for --lr: "):
+        resolve_config("default", None, {"lr": -1.0})
+
+
+def test_presets_are_shipped_and_valid():
+    names = preset_names()
+    assert {"default", "seed000-vgg16", "seed002-resnet50"} <= set(names)
+    for name in names:
+        make_config(load_preset(name), name)
+
+
+def test_seed000_preset_matches_the_tutorial():
+    cfg = make_config(load_preset("seed000-vgg16"))
+    assert (cfg.backbone, cfg.freeze, cfg.head, cfg.image_size, cfg.normalize) == ("vgg16", "backbone", "mlp", 224, "none")
+    assert (cfg.augment, cfg.optimizer, cfg.epochs, cfg.train_size, cfg.test_size) == ("seed", "adam", 10, 1000, 200)
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: .*seed000-vgg16"):
+        load_preset("nope")

@@ -1,0 +1,96 @@
+"""End-to-end training on small real/generated subsets: run dir, metrics, reproducibility, presets."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from tlearn.config import load_preset, make_config
+from tlearn.runs import load_model
+from tlearn.train import train
+
+FAST = {"image_size": 32, "batch_size": 32, "progress": False, "val_size": 100}
+
+
+def test_default_pipeline_learns_real_mnist(mnist_root, tmp_path):
+    cfg = make_config({**FAST, "data_dir": str(mnist_root), "train_size": 300, "test_size": 300, "epochs": 4, "image_size": 48,
+                       "augment": "digits", "out": str(tmp_path / "run")})
+    result = train(cfg)
+    m = result.metrics
+    assert m["complete"] is True and m["test_samples"] == 300 and m["train_samples"] == 300
+    assert m["test_accuracy"] > 0.6  # chance is 0.1
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "accuracy.png", "loss.png", "confusion_matrix.png",
+                 "model.safetensors", "model.json"):
+        assert (result.run_dir / name).is_file(), name
+    assert (result.run_dir / "checkpoints" / "last.ckpt").is_file()
+    on_disk = json.loads((result.run_dir / "metrics.json").read_text())
+    assert on_disk["test_accuracy"] == m["test_accuracy"] and set(on_disk["per_class"]) == {str(i) for i in range(10)}
+    assert len((result.run_dir / "metrics.csv").read_text().splitlines()) == 1 + 4
+
+
+def test_saved_model_reloads_without_pickle_and_predicts_the_same(mnist_root, tmp_path):
+    from tlearn.data import load_mnist
+    from tlearn.evaluation import predict_logits
+    from tlearn.transforms import BatchPreprocessor, Preprocessing
+
+    cfg = make_config({**FAST, "data_dir": str(mnist_root), "train_size": 100, "test_size": 100, "epochs": 1,
+                       "backbone": "resnet18", "weights": "none", "out": str(tmp_path / "run")})
+    result = train(cfg)
+    model, spec = load_model(result.run_dir)
+    prep = BatchPreprocessor(Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["preprocessing"].items()}))
+    images = load_mnist(mnist_root, train=False).images[:256]
+    logits = predict_logits(model, prep, images)
+    assert logits.shape == (256, 10)
+    labels = load_mnist(mnist_root, train=False).labels[:256]
+    assert spec["classes"] == [str(i) for i in range(10)]
+    assert torch.isfinite(logits).all() and (logits.argmax(1) == labels).float().mean() >= 0
+
+
+def test_same_seed_same_numbers(tiny_mnist, tmp_path):
+    def run(seed, name):
+        cfg = make_config({**FAST, "data_dir": str(tiny_mnist), "train_size": 100, "test_size": 50, "val_size": 50,
+                           "epochs": 2, "augment": "digits", "backbone": "resnet18", "weights": "none", "seed": seed,
+                           "out": str(tmp_path / name)})
+        return train(cfg).metrics
+
+    a, b, c = run(0, "a"), run(0, "b"), run(1, "c")
+    assert a["history"][-1]["train_loss"] == b["history"][-1]["train_loss"]
+    assert a["test_accuracy"] == b["test_accuracy"]
+    assert a["history"][-1]["train_loss"] != c["history"][-1]["train_loss"]
+
+
+def test_resolved_config_reproduces_the_run(tiny_mnist, tmp_path):
+    cfg = make_config({**FAST, "data_dir": str(tiny_mnist), "train_size": 60, "test_size": 40, "val_source": "none",
+                       "epochs": 1, "backbone": "resnet18", "weights": "none", "out": str(tmp_path / "first")})
+    first = train(cfg)
+    saved = yaml.safe_load((first.run_dir / "config.yaml").read_text())
+    assert saved["image_size"] == 32 and saved["out"] is None
+    second = train(make_config({**saved, "out": str(tmp_path / "second")}))
+    assert second.metrics["test_accuracy"] == first.metrics["test_accuracy"]
+    assert second.metrics["history"][0]["train_loss"] == first.metrics["history"][0]["train_loss"]
+
+
+@pytest.mark.parametrize("preset", ["default", "seed000-vgg16", "seed002-resnet50"])
+def test_every_preset_builds_and_trains_a_step(preset, tiny_mnist, tmp_path):
+    values = load_preset(preset)
+    # Offline: VGG16/ResNet-50 ImageNet weights are not in the (empty) cache, so use random init;
+    # the packaged Lite0 weights are always there. Small images keep the step cheap.
+    if values["backbone"] != "efficientnet_lite0":
+        values["weights"] = "none"
+    values.update(data_dir=str(tiny_mnist), train_size=40, test_size=20, val_size=20, epochs=1, batch_size=20,
+                  image_size=32, progress=False, out=str(tmp_path / preset))
+    result = train(make_config(values))
+    assert result.metrics["complete"] and result.metrics["epochs"] == 1
+
+
+def test_frozen_backbone_keeps_batchnorm_statistics(tiny_mnist, tmp_path):
+    cfg = make_config({**FAST, "data_dir": str(tiny_mnist), "train_size": 60, "test_size": 20, "val_source": "none",
+                       "epochs": 1, "freeze": "backbone", "out": str(tmp_path / "frozen")})
+    from tlearn.backbones import create_backbone
+
+    reference = create_backbone("efficientnet_lite0", "imagenet").state_dict()
+    model, _ = load_model(train(cfg).run_dir)
+    trained = {k[len("backbone."):]: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
+    for key in ("model.bn1.running_mean", "model.blocks.3.0.bn1.running_var", "model.conv_stem.weight"):
+        assert torch.equal(trained[key], reference[key]), key

@@ -1,0 +1,63 @@
+import torch
+import torch.nn.functional as F
+
+from tlearn.transforms import BatchPreprocessor, make_preprocessing
+
+
+def _batch(n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+
+def test_eval_path_resizes_replicates_and_normalises():
+    prep = make_preprocessing(56, 3, "weights", (0.5, 0.4, 0.3), (0.2, 0.25, 0.5))
+    images = _batch()
+    out = BatchPreprocessor(prep)(images)
+    assert out.shape == (8, 3, 56, 56) and out.dtype == torch.float32
+    resized = F.interpolate(images.float() / 255, size=(56, 56), mode="bilinear", align_corners=False)
+    for c, (m, s) in enumerate(zip((0.5, 0.4, 0.3), (0.2, 0.25, 0.5))):
+        torch.testing.assert_close(out[:, c : c + 1], (resized - m) / s)
+
+
+def test_none_normalisation_keeps_unit_range():
+    prep = make_preprocessing(28, 3, "none", (0.5,) * 3, (0.5,) * 3)
+    out = BatchPreprocessor(prep)(torch.tensor([[[[0, 255]]]], dtype=torch.uint8).expand(1, 1, 28, 2))
+    assert out.min() == 0.0 and out.max() == 1.0
+
+
+def test_one_channel_uses_averaged_statistics():
+    prep = make_preprocessing(32, 1, "imagenet", (0.0,), (1.0,))
+    assert prep.in_chans == 1 and len(prep.mean) == 1
+    assert abs(prep.mean[0] - (0.485 + 0.456 + 0.406) / 3) < 1e-9
+    assert BatchPreprocessor(prep)(_batch()).shape == (8, 1, 32, 32)
+
+
+def test_augmentation_is_per_sample_and_seeded():
+    prep = make_preprocessing(32, 3, "none", (0,) * 3, (1,) * 3)
+    same = _batch(1).expand(6, 1, 28, 28)
+    for kind in ("seed", "digits"):
+        out = BatchPreprocessor(prep, kind, seed=1)(same, train=True)
+        assert out.shape == (6, 3, 32, 32)
+        assert len({tuple(o.flatten()[:200].tolist()) for o in out}) == 6  # every sample differs
+        again = BatchPreprocessor(prep, kind, seed=1)(same, train=True)
+        torch.testing.assert_close(out, again)
+        clean = BatchPreprocessor(prep, kind, seed=1)(same, train=False)
+        assert torch.equal(clean[0], clean[5])  # no augmentation outside training
+
+
+def test_digits_augmentation_never_flips():
+    prep = make_preprocessing(28, 1, "none", (0,) * 3, (1,) * 3)
+    img = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    img[:, :, 8:20, 2:6] = 255  # a bar on the left edge
+    out = BatchPreprocessor(prep, "digits", seed=0)(img, train=True)
+    left, right = out[..., :14].sum(dim=(1, 2, 3)), out[..., 14:].sum(dim=(1, 2, 3))
+    assert bool((left > right).all())
+
+
+def test_seed_augmentation_flips_about_half():
+    prep = make_preprocessing(28, 1, "none", (0,) * 3, (1,) * 3)
+    img = torch.zeros(400, 1, 28, 28, dtype=torch.uint8)
+    img[:, :, 8:20, 4:8] = 255
+    out = BatchPreprocessor(prep, "seed", seed=0)(img, train=True)
+    flipped = (out[..., 14:].sum(dim=(1, 2, 3)) > out[..., :14].sum(dim=(1, 2, 3))).float().mean()
+    assert 0.4 < flipped < 0.6
