@@ -66,7 +66,10 @@ def classification_metrics(labels: torch.Tensor, logits: torch.Tensor, classes: 
     }
 
 
-def evaluate_split(model: nn.Module, preprocessor: BatchPreprocessor, split: ImageSplit, device="cpu", batch_size: int = 256) -> dict:
+def evaluate_split(
+    model: nn.Module, preprocessor: BatchPreprocessor, split: ImageSplit, device="cpu", batch_size: int = 256,
+    autocast_dtype: Optional[torch.dtype] = None,
+) -> dict:
     """Metrics of ``model`` on a whole split."""
-    logits = predict_logits(model, preprocessor, split.images, batch_size=batch_size, device=device)
+    logits = predict_logits(model, preprocessor, split.images, batch_size, device, autocast_dtype)
     return classification_metrics(split.labels, logits, split.classes)

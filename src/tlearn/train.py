@@ -22,6 +22,7 @@ from .transforms import BatchPreprocessor, Preprocessing, make_preprocessing, ra
 from .utils import atomic_write_json, atomic_write_text, resolve_device, seed_everything
 
 ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def prepare_model(config: TrainConfig, num_classes: int) -> tuple[TransferModel, Preprocessing]:
@@ -118,7 +119,13 @@ def train(config: TrainConfig) -> RunResult:
     train_seconds = time.perf_counter() - fit_started
 
     eval_started = time.perf_counter()
-    test = evaluate_split(model, BatchPreprocessor(prep), splits.test, device=learner.device, batch_size=max(256, config.batch_size))
+    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
+    model.to(torch.device(device))
+    test = evaluate_split(
+        model, BatchPreprocessor(prep), splits.test, device=device,
+        batch_size=max(256, config.batch_size), autocast_dtype=AUTOCAST.get(config.precision),
+    )
+    model.cpu()
     metrics = _final_metrics(config, splits, history.rows, test, device, prep)
     metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
 
