@@ -31,7 +31,7 @@ def test_default_pipeline_learns_real_mnist(mnist_root, tmp_path):
 
 def test_saved_model_reloads_without_pickle_and_predicts_the_same(mnist_root, tmp_path):
     from tlearn.data import load_mnist
-    from tlearn.evaluation import predict_logits
+    from tlearn.evaluation import batched_inference
     from tlearn.transforms import BatchPreprocessor, Preprocessing
 
     cfg = make_config({**FAST, "data_dir": str(mnist_root), "train_size": 100, "test_size": 100, "epochs": 1,
@@ -40,7 +40,7 @@ def test_saved_model_reloads_without_pickle_and_predicts_the_same(mnist_root, tm
     model, spec = load_model(result.run_dir)
     prep = BatchPreprocessor(Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["preprocessing"].items()}))
     images = load_mnist(mnist_root, train=False).images[:256]
-    logits = predict_logits(model, prep, images)
+    logits = batched_inference(model, prep, images)
     assert logits.shape == (256, 10)
     labels = load_mnist(mnist_root, train=False).labels[:256]
     assert spec["classes"] == [str(i) for i in range(10)]

@@ -50,16 +50,50 @@ class BackboneInfo:
 class Backbone(nn.Module):
     """A pretrained network without its classifier: images → feature map ``[B, C, H, W]``."""
 
-    def __init__(self, model: nn.Module, forward_features: Callable, stages: list[str], info: BackboneInfo):
+    def __init__(
+        self, model: nn.Module, forward_features: Callable, stages: list[str], info: BackboneInfo,
+        tail: Optional[Callable] = None,
+    ):
         super().__init__()
         self.model = model
         self._forward_features = forward_features
         self.stages = stages
         self.info = info
+        self._tail = tail  # what forward_features does after the last stage (densenet's ReLU)
+        self._splittable: Optional[bool] = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self._forward_features(self.model, x)
-        return out if out.ndim == 4 else out.reshape(out.shape[0], -1, 1, 1)
+        return _as_map(self._forward_features(self.model, x))
+
+    def forward_until(self, x: torch.Tensor, stage_index: int) -> torch.Tensor:
+        """Run stages ``0 … stage_index`` (inclusive): the activation at a freeze boundary."""
+        for stage in self.stages[: stage_index + 1]:
+            x = self.model.get_submodule(stage)(x)
+        return x
+
+    def forward_from(self, x: torch.Tensor, stage_index: int) -> torch.Tensor:
+        """Run the stages after ``stage_index`` on a boundary activation, up to the feature map."""
+        for stage in self.stages[stage_index + 1 :]:
+            x = self.model.get_submodule(stage)(x)
+        return _as_map(self._tail(x) if self._tail is not None else x)
+
+    def splittable(self, in_chans: int = 3, image_size: int = 64) -> bool:
+        """Whether running the stages one by one equals ``forward`` (checked once, on random input).
+
+        True for the sequential CNNs (ResNet, VGG, EfficientNet, MobileNet …); False where
+        ``forward_features`` does more than chain its stages (ViT's position embeddings, say).
+        """
+        if self._splittable is None:
+            was_training = self.training
+            self.eval()
+            x = torch.randn(2, in_chans, image_size, image_size, generator=torch.Generator().manual_seed(0))
+            try:
+                with torch.no_grad():
+                    self._splittable = bool(torch.allclose(self.forward_from(self.forward_until(x, 0), 0), self(x), atol=1e-4))
+            except Exception:  # a stage that cannot run on its own: not splittable
+                self._splittable = False
+            self.train(was_training)
+        return self._splittable
 
     def stage_of(self, param_name: str) -> Optional[str]:
         """The stage a parameter belongs to (longest matching stage prefix)."""
@@ -69,6 +103,10 @@ class Backbone(nn.Module):
                 if best is None or len(stage) > len(best):
                     best = stage
         return best
+
+
+def _as_map(out: torch.Tensor) -> torch.Tensor:
+    return out if out.ndim == 4 else out.reshape(out.shape[0], -1, 1, 1)
 
 
 def _stage_names(model: nn.Module, skip: tuple[str, ...]) -> list[str]:
@@ -127,6 +165,7 @@ def _create_torchvision(name: str, weights: str) -> Backbone:
     elif weights != "none":
         load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=TV_HEAD_NAMES)
     forward, stages = _torchvision_trunk(name, model)
+    tail = torch.relu if name.startswith("densenet") else None
     if name.startswith("convnext"):
         model.classifier = nn.Sequential(model.classifier[0])
         stages = stages + ["classifier.0"]
@@ -134,7 +173,7 @@ def _create_torchvision(name: str, weights: str) -> Backbone:
         for head in ("fc", "classifier"):
             if hasattr(model, head) and head not in stages:
                 setattr(model, head, nn.Identity())
-    return Backbone(model, forward, stages, info)
+    return Backbone(model, forward, stages, info, tail)
 
 
 # --- timm and the packaged EfficientNet-Lite0 -----------------------------------------------

@@ -51,6 +51,11 @@ class TrainConfig(BaseModel):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     freeze: str = Field("none", description="backbone | none | until:<stage>")
     channels_last: bool = True
+    feature_cache: Literal["auto", "off"] = Field(
+        "auto", description="auto: run the frozen part once and train on stored activations whenever that is exact."
+    )
+    cached_views: int = Field(0, ge=0, le=100, description="With augmentation and a frozen part: cache K augmented views per image (approximation).")
+    cache_dir: Optional[str] = Field(None, description="Feature cache folder; default ~/.cache/tlearn/features.")
 
     # --- optimisation ---------------------------------------------------------------------
     epochs: int = Field(10, ge=1, le=10000)

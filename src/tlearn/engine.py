@@ -26,7 +26,7 @@ class NonFiniteLossError(TlearnError):
 class TransferLearner(pl.LightningModule):
     """Trains a :class:`~tlearn.model.TransferModel` on uint8 image batches."""
 
-    def __init__(self, model: nn.Module, preprocessor: BatchPreprocessor, config: Any):
+    def __init__(self, model: nn.Module, preprocessor: Optional[BatchPreprocessor], config: Any):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
@@ -37,7 +37,8 @@ class TransferLearner(pl.LightningModule):
 
     def _step(self, batch, train: bool):
         images, labels = batch
-        inputs = self.preprocessor(images, train=train)
+        # Without a preprocessor the inputs are cached activations, already model-ready.
+        inputs = self.preprocessor(images, train=train) if self.preprocessor is not None else images
         logits = self.model(inputs)
         smoothing = self.config.label_smoothing if train else 0.0
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)

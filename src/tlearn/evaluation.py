@@ -13,15 +13,18 @@ from .transforms import BatchPreprocessor
 
 
 @torch.inference_mode()
-def predict_logits(
+def batched_inference(
     model: nn.Module,
-    preprocessor: BatchPreprocessor,
+    preprocessor: Optional[BatchPreprocessor],
     images: torch.Tensor,
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
-    """Logits ``[N, classes]`` (float32, on CPU) for uint8 ``images`` ``[N, C, H, W]``."""
+    """Model outputs (float32, on CPU) for uint8 ``images`` ``[N, C, H, W]``, in batches.
+
+    ``preprocessor=None`` feeds the tensors as they are (cached activations).
+    """
     was_training = model.training
     model.eval()
     device = torch.device(device)
@@ -30,7 +33,8 @@ def predict_logits(
     with autocast:
         for start in range(0, images.shape[0], batch_size):
             batch = images[start : start + batch_size].to(device, non_blocking=True)
-            outputs.append(model(preprocessor(batch, train=False)).float().cpu())
+            inputs = preprocessor(batch, train=False) if preprocessor is not None else batch
+            outputs.append(model(inputs).float().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0)
 
@@ -71,5 +75,5 @@ def evaluate_split(
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> dict:
     """Metrics of ``model`` on a whole split."""
-    logits = predict_logits(model, preprocessor, split.images, batch_size, device, autocast_dtype)
+    logits = batched_inference(model, preprocessor, split.images, batch_size, device, autocast_dtype)
     return classification_metrics(split.labels, logits, split.classes)

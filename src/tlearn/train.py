@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from .backbones import check_backbone_name, create_backbone
 from .config import TrainConfig, config_to_yaml
 from .data import DataSplits, UInt8ImageDataset, build_splits
-from .evaluation import evaluate_split
+from .evaluation import batched_inference, classification_metrics
+from .features import CachePlan, TopModel, extract, plan_cache
 from .model import TransferModel, build_model
 from .reporting import plot_confusion_matrix, plot_curves, write_metrics_csv
 from .runs import RunResult, new_run_dir, save_model
@@ -22,6 +25,8 @@ from .transforms import BatchPreprocessor, Preprocessing, make_preprocessing, ra
 from .utils import atomic_write_json, atomic_write_text, resolve_device, seed_everything
 
 ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}
+RUN_FILES = ("config.yaml", "metrics.csv", "metrics.json", "accuracy.png", "loss.png", "confusion_matrix.png",
+             "model.safetensors", "model.json")
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -65,6 +70,7 @@ def _quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen BatchNorm, on purpose
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
 
@@ -91,6 +97,49 @@ def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
     )
 
 
+@dataclass
+class FitInputs:
+    """What Lightning trains and what the test set is fed as: raw images or cached activations."""
+
+    module: nn.Module
+    preprocessor: Optional[BatchPreprocessor]
+    train_loader: DataLoader
+    val_loader: Optional[DataLoader]
+    test_inputs: torch.Tensor
+    cache: dict
+
+
+def image_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel, prep: Preprocessing, reason: str) -> FitInputs:
+    """The plain path: every epoch runs the whole network on freshly preprocessed images."""
+    train_loader, val_loader = make_loaders(config, splits)
+    preprocessor = BatchPreprocessor(prep, config.augment, config.seed)
+    return FitInputs(model, preprocessor, train_loader, val_loader, splits.test.images, {"used": False, "reason": reason})
+
+
+def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel, prep: Preprocessing, plan: CachePlan, device: str) -> FitInputs:
+    """The cached path: the frozen part runs once per image; Lightning trains only the top."""
+    model.to(torch.device(device))
+    augment = BatchPreprocessor(prep, config.augment, config.seed) if plan.views > 1 or config.augment != "none" else None
+    train = extract(model, prep, plan, splits.train.images, device, config.cache_dir, augment=augment)
+    labels = splits.train.labels
+    generator = torch.Generator().manual_seed(config.seed)
+    if augment is not None:  # [views, N, …]: each epoch draws N of the N×views (image, view) pairs
+        views = train.shape[0]
+        dataset = TensorDataset(train.flatten(0, 1), labels.repeat(views))
+        sampler = RandomSampler(dataset, num_samples=len(labels), generator=generator)
+        train_loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)
+    else:
+        train_loader = DataLoader(TensorDataset(train, labels), batch_size=config.batch_size, shuffle=True, generator=generator)
+    val_loader = None
+    if splits.val is not None:
+        val = extract(model, prep, plan, splits.val.images, device, config.cache_dir)
+        val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=config.batch_size)
+    test = extract(model, prep, plan, splits.test.images, device, config.cache_dir)
+    model.cpu()
+    cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "splits": plan.stats.get("splits", [])}
+    return FitInputs(TopModel(model, plan.stage_index), None, train_loader, val_loader, test, cache)
+
+
 def train(config: TrainConfig) -> RunResult:
     """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`."""
     from .engine import EpochHistory, TransferLearner
@@ -106,42 +155,51 @@ def train(config: TrainConfig) -> RunResult:
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved.model_copy(update={"out": None})))
     atomic_write_json(run_dir / "metrics.json", {"complete": False})
 
+    plan, reason = plan_cache(resolved, model)
+    prepared_at = time.perf_counter()
+    fit = cached_inputs(resolved, splits, model, prep, plan, device) if plan else image_inputs(resolved, splits, model, prep, reason)
+    fit.cache.update(reason=reason, seconds=round(time.perf_counter() - prepared_at, 3))
     history = EpochHistory(on_epoch=lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows))
-    learner = TransferLearner(model, BatchPreprocessor(prep, config.augment, config.seed), resolved)
-    train_loader, val_loader = make_loaders(config, splits)
+    learner = TransferLearner(fit.module, fit.preprocessor, resolved)
     with warnings.catch_warnings():
         _quiet_lightning()
         trainer = _trainer(config, run_dir, device, [history])
-    fit_started = time.perf_counter()
-    with warnings.catch_warnings():
-        _quiet_lightning()
-        trainer.fit(learner, train_loader, val_loader)
+        fit_started = time.perf_counter()
+        trainer.fit(learner, fit.train_loader, fit.val_loader)
     train_seconds = time.perf_counter() - fit_started
 
     eval_started = time.perf_counter()
-    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
-    model.to(torch.device(device))
-    test = evaluate_split(
-        model, BatchPreprocessor(prep), splits.test, device=device,
-        batch_size=max(256, config.batch_size), autocast_dtype=AUTOCAST.get(config.precision),
-    )
-    model.cpu()
+    test = _evaluate(fit, splits, prep, device, config)
     metrics = _final_metrics(config, splits, history.rows, test, device, prep)
     metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
+    metrics["feature_cache"] = fit.cache
+    _write_outputs(run_dir, model, config, prep, splits, history.rows, test)
+    metrics["total_seconds"] = round(time.perf_counter() - started, 3)
+    metrics["complete"] = True
+    atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
+    return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
 
+
+def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: str, config: TrainConfig) -> dict:
+    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
+    fit.module.to(torch.device(device))
+    preprocessor = BatchPreprocessor(prep) if fit.preprocessor is not None else None
+    logits = batched_inference(
+        fit.module, preprocessor, fit.test_inputs, max(256, config.batch_size), device, AUTOCAST.get(config.precision)
+    )
+    fit.module.cpu()
+    return classification_metrics(splits.test.labels, logits, splits.classes)
+
+
+def _write_outputs(run_dir: Path, model, config: TrainConfig, prep: Preprocessing, splits: DataSplits, rows, test) -> None:
     save_model(run_dir, model, model_spec(config, prep, splits.classes))
-    write_metrics_csv(run_dir / "metrics.csv", history.rows)
-    plot_curves(history.rows, "acc", run_dir / "accuracy.png", f"{config.backbone}: accuracy")
-    plot_curves(history.rows, "loss", run_dir / "loss.png", f"{config.backbone}: loss")
+    write_metrics_csv(run_dir / "metrics.csv", rows)
+    plot_curves(rows, "acc", run_dir / "accuracy.png", f"{config.backbone}: accuracy")
+    plot_curves(rows, "loss", run_dir / "loss.png", f"{config.backbone}: loss")
     plot_confusion_matrix(
         test["confusion_matrix"], splits.classes, run_dir / "confusion_matrix.png",
         f"test set ({test['samples']} images): {100 * test['accuracy']:.2f}%",
     )
-    metrics["total_seconds"] = round(time.perf_counter() - started, 3)
-    metrics["complete"] = True
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    paths = {name: run_dir / name for name in ("config.yaml", "metrics.csv", "metrics.json", "accuracy.png", "loss.png", "confusion_matrix.png", "model.safetensors", "model.json")}
-    return RunResult(run_dir, metrics, paths)
 
 
 def _final_metrics(config: TrainConfig, splits: DataSplits, rows: list[dict], test: dict, device: str, prep: Preprocessing) -> dict:
@@ -162,7 +220,6 @@ def _final_metrics(config: TrainConfig, splits: DataSplits, rows: list[dict], te
         "image_size": prep.image_size,
         "device": device,
         "seed": config.seed,
-        "feature_cache": False,
         "macro_f1": test["macro_f1"],
         "per_class": test["per_class"],
         "confusion_matrix": test["confusion_matrix"],

@@ -1,0 +1,160 @@
+"""Frozen-feature cache: run the frozen part of the network once, then train only what is left.
+
+When the backbone (or its stem up to a stage) is frozen and nothing random happens before it,
+its output for an image never changes during training. Computing it once per image — in
+inference mode, batched, channels_last — and training the remaining layers on the stored
+activations gives the same result as recomputing it every epoch, at a fraction of the cost.
+
+Activations are kept in memory and on disk (safetensors), keyed by a fingerprint of everything
+they depend on: the frozen weights themselves, the preprocessing, the image size, the boundary
+stage and the exact images. A second run on the same data reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .data import default_cache_dir
+from .evaluation import batched_inference
+from .model import TransferModel
+from .transforms import BatchPreprocessor
+from .utils import atomic_write_bytes
+
+WHOLE_BACKBONE = "backbone"
+CACHE_FORMAT = 1
+
+
+@dataclass
+class CachePlan:
+    """Where the network is cut: ``boundary`` is a stage name, or ``backbone`` for all of it."""
+
+    boundary: str
+    stage_index: int  # -1 for the whole backbone
+    views: int = 1  # >1: K augmented views per training image (an explicit approximation)
+    stats: dict = field(default_factory=dict)
+
+
+def plan_cache(config, model: TransferModel) -> tuple[Optional[CachePlan], str]:
+    """Decide whether caching applies; returns ``(plan or None, reason)``."""
+    if config.feature_cache == "off":
+        return None, "turned off (--feature-cache off)"
+    if config.freeze == "none":
+        return None, "nothing is frozen"
+    views = 1
+    if config.augment != "none":
+        if config.cached_views < 1:
+            return None, f"augmentation '{config.augment}' changes the frozen features every epoch (see --cached-views)"
+        views = config.cached_views
+    if config.freeze == "backbone":
+        return CachePlan(WHOLE_BACKBONE, -1, views), "frozen backbone"
+    stage = config.freeze.split(":", 1)[1]
+    backbone = model.backbone
+    if not backbone.splittable(config.in_chans, max(32, config.image_size or 64)):
+        return None, f"{backbone.info.name} cannot be run stage by stage"
+    return CachePlan(stage, backbone.stages.index(stage), views), f"frozen up to {stage}"
+
+
+class TopModel(nn.Module):
+    """The trainable rest of a :class:`TransferModel` above a cache boundary."""
+
+    def __init__(self, model: TransferModel, stage_index: int):
+        super().__init__()
+        self.model = model
+        self.stage_index = stage_index
+
+    def forward(self, activation: torch.Tensor) -> torch.Tensor:
+        if self.stage_index < 0:
+            return self.model.head(activation)
+        return self.model.head(self.model.backbone.forward_from(activation, self.stage_index))
+
+
+class FrozenPart(nn.Module):
+    """The frozen bottom of a :class:`TransferModel`: images → boundary activations."""
+
+    def __init__(self, model: TransferModel, stage_index: int):
+        super().__init__()
+        self.model = model
+        self.stage_index = stage_index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stage_index < 0:
+            return self.model.backbone(x)
+        return self.model.backbone.forward_until(x, self.stage_index)
+
+
+def _fingerprint(frozen: FrozenPart, prep, plan: CachePlan, images: torch.Tensor, augment_seed: Optional[int]) -> str:
+    digest = hashlib.blake2b(digest_size=20)
+    meta = {"format": CACHE_FORMAT, "torch": torch.__version__, "prep": prep.to_dict(), "boundary": plan.boundary,
+            "views": plan.views, "augment_seed": augment_seed, "shape": list(images.shape)}
+    digest.update(json.dumps(meta, sort_keys=True).encode())
+    frozen_names = frozen.model.backbone.stages if plan.stage_index < 0 else frozen.model.backbone.stages[: plan.stage_index + 1]
+    for name, tensor in frozen.model.backbone.model.state_dict().items():
+        if plan.stage_index < 0 or frozen.model.backbone.stage_of(name) in frozen_names:
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update(images.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def extract(
+    model: TransferModel, prep, plan: CachePlan, images: torch.Tensor, device: str, cache_dir: Optional[str],
+    augment: Optional[BatchPreprocessor] = None, batch_size: int = 256,
+) -> torch.Tensor:
+    """Boundary activations of ``images`` (``[views, N, …]`` when augmenting, else ``[N, …]``).
+
+    Read from the disk cache when the fingerprint matches; computed and stored otherwise.
+    """
+    frozen = FrozenPart(model, plan.stage_index)
+    views = plan.views if augment is not None else 1
+    key = _fingerprint(frozen, prep, plan, images, augment.generator.initial_seed() if augment else None)
+    folder = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
+    path = folder / f"{key}.safetensors"
+    stats = plan.stats.setdefault("splits", [])
+    started = time.perf_counter()
+    if path.is_file():
+        from safetensors.torch import load_file
+
+        try:
+            features = load_file(str(path))["features"]
+            stats.append({"images": int(images.shape[0]), "views": views, "hit": True, "seconds": round(time.perf_counter() - started, 3)})
+            return features if augment is not None else features[0]
+        except Exception:  # a damaged cache file is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    preprocessor = BatchPreprocessor(prep)
+    outputs = []
+    for _ in range(views):
+        if augment is None:
+            outputs.append(batched_inference(frozen, preprocessor, images, batch_size, device))
+        else:
+            outputs.append(_augmented_view(frozen, augment, images, batch_size, device))
+    features = torch.stack(outputs)
+    _store(path, features)
+    stats.append({"images": int(images.shape[0]), "views": views, "hit": False, "seconds": round(time.perf_counter() - started, 3)})
+    return features if augment is not None else features[0]
+
+
+@torch.inference_mode()
+def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, images: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
+    frozen.eval()
+    chunks = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start : start + batch_size].to(device)
+        chunks.append(frozen(augment(batch, train=True)).float().cpu())
+    return torch.cat(chunks)
+
+
+def _store(path: Path, features: torch.Tensor) -> None:
+    from safetensors.torch import save
+
+    try:
+        atomic_write_bytes(path, save({"features": features.contiguous()}))
+    except OSError:
+        pass  # a read-only or full cache dir only costs the reuse, never the run
