@@ -25,8 +25,9 @@ def bare_loop(images, labels, image_size: int, batch_size: int, epochs: int) -> 
     from tlearn.weights import load_lite0_imagenet
 
     torch.manual_seed(0)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=10)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     load_lite0_imagenet(model)
+    model.reset_classifier(10)
     model = model.to(memory_format=torch.channels_last).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
     mean, std = torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1)

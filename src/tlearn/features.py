@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .data import default_cache_dir
-from .evaluation import batched_inference
+from .evaluation import batched_inference, inference_batch_size
 from .model import TransferModel
 from .transforms import BatchPreprocessor
 from .utils import atomic_write_bytes
@@ -106,7 +106,7 @@ def _fingerprint(frozen: FrozenPart, prep, plan: CachePlan, images: torch.Tensor
 
 def extract(
     model: TransferModel, prep, plan: CachePlan, images: torch.Tensor, device: str, cache_dir: Optional[str],
-    augment: Optional[BatchPreprocessor] = None, batch_size: int = 256,
+    augment: Optional[BatchPreprocessor] = None, batch_size: Optional[int] = None,
 ) -> torch.Tensor:
     """Boundary activations of ``images`` (``[views, N, …]`` when augmenting, else ``[N, …]``).
 
@@ -142,8 +142,9 @@ def extract(
 
 
 @torch.inference_mode()
-def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, images: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
+def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, images: torch.Tensor, batch_size: Optional[int], device: str) -> torch.Tensor:
     frozen.eval()
+    batch_size = batch_size or inference_batch_size(device)
     chunks = []
     for start in range(0, images.shape[0], batch_size):
         batch = images[start : start + batch_size].to(device)

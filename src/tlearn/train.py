@@ -184,9 +184,7 @@ def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: s
     # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
     fit.module.to(torch.device(device))
     preprocessor = BatchPreprocessor(prep) if fit.preprocessor is not None else None
-    logits = batched_inference(
-        fit.module, preprocessor, fit.test_inputs, max(256, config.batch_size), device, AUTOCAST.get(config.precision)
-    )
+    logits = batched_inference(fit.module, preprocessor, fit.test_inputs, None, device, AUTOCAST.get(config.precision))
     fit.module.cpu()
     return classification_metrics(splits.test.labels, logits, splits.classes)
 
