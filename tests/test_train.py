@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from tlearn.config import load_preset, make_config
+from tlearn.config import load_preset, make_config, preset_names
 from tlearn.runs import load_model
 from tlearn.train import train
 
@@ -71,7 +71,7 @@ def test_resolved_config_reproduces_the_run(tiny_mnist, tmp_path):
     assert second.metrics["history"][0]["train_loss"] == first.metrics["history"][0]["train_loss"]
 
 
-@pytest.mark.parametrize("preset", ["default", "seed000-vgg16", "seed002-resnet50"])
+@pytest.mark.parametrize("preset", preset_names())
 def test_every_preset_builds_and_trains_a_step(preset, tiny_mnist, tmp_path):
     values = load_preset(preset)
     # Offline: VGG16/ResNet-50 ImageNet weights are not in the (empty) cache, so use random init;

@@ -51,6 +51,7 @@ class TrainConfig(BaseModel):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     freeze: str = Field("none", description="backbone | none | until:<stage>")
     channels_last: bool = True
+    compile: bool = Field(False, description="torch.compile the trained part (pays off only for long runs).")
     feature_cache: Literal["auto", "off"] = Field(
         "auto", description="auto: run the frozen part once and train on stored activations whenever that is exact."
     )

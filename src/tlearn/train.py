@@ -52,7 +52,7 @@ def make_loaders(config: TrainConfig, splits: DataSplits) -> tuple[DataLoader, O
     return train, val
 
 
-def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str]) -> dict:
+def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str], data_channels: int = 1) -> dict:
     """What ``runs.load_model`` needs to rebuild the network without the original config."""
     return {
         "format": "tlearn-model-v1",
@@ -61,6 +61,7 @@ def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str]) -> 
         "head_hidden": config.head_hidden,
         "dropout": config.dropout,
         "classes": classes,
+        "data_channels": data_channels,
         "preprocessing": prep.to_dict(),
     }
 
@@ -136,7 +137,8 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
         val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=config.batch_size)
     test = extract(model, prep, plan, splits.test.images, device, config.cache_dir)
     model.cpu()
-    cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "splits": plan.stats.get("splits", [])}
+    cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "pooled": plan.pooled,
+             "feature_shape": list(test.shape[1:]), "splits": plan.stats.get("splits", [])}
     return FitInputs(TopModel(model, plan.stage_index), None, train_loader, val_loader, test, cache)
 
 
@@ -159,6 +161,8 @@ def train(config: TrainConfig) -> RunResult:
     prepared_at = time.perf_counter()
     fit = cached_inputs(resolved, splits, model, prep, plan, device) if plan else image_inputs(resolved, splits, model, prep, reason)
     fit.cache.update(reason=reason, seconds=round(time.perf_counter() - prepared_at, 3))
+    if config.compile:
+        fit.module.compile()  # in place: parameter names and the saved state dict stay the same
     history = EpochHistory(on_epoch=lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows))
     learner = TransferLearner(fit.module, fit.preprocessor, resolved)
     with warnings.catch_warnings():
@@ -190,7 +194,7 @@ def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: s
 
 
 def _write_outputs(run_dir: Path, model, config: TrainConfig, prep: Preprocessing, splits: DataSplits, rows, test) -> None:
-    save_model(run_dir, model, model_spec(config, prep, splits.classes))
+    save_model(run_dir, model, model_spec(config, prep, splits.classes, int(splits.train.images.shape[1])))
     write_metrics_csv(run_dir / "metrics.csv", rows)
     plot_curves(rows, "acc", run_dir / "accuracy.png", f"{config.backbone}: accuracy")
     plot_curves(rows, "loss", run_dir / "loss.png", f"{config.backbone}: loss")

@@ -1,0 +1,145 @@
+"""Using a finished run: reload it, read user images, predict, re-evaluate on a test set.
+
+Everything goes through the same preprocessing as training (``model.json`` carries it), so an
+image file of any size or mode is classified exactly as the test set was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from .errors import DataError, TlearnError
+from .transforms import BatchPreprocessor, Preprocessing
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with its preprocessing and class names, ready for inference."""
+
+    run_dir: Path
+    model: torch.nn.Module
+    spec: dict
+    preprocessing: Preprocessing
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.spec["classes"])
+
+    @property
+    def data_channels(self) -> int:
+        """Channels of the training images (1 for MNIST): user images are converted to match."""
+        return int(self.spec.get("data_channels", 1))
+
+    def preprocessor(self) -> BatchPreprocessor:
+        return BatchPreprocessor(self.preprocessing)
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Load a finished run directory (``model.safetensors`` + ``model.json``), without pickle."""
+    from .runs import load_model
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TlearnError(f"run directory not found: {run_dir}")
+    model, spec = load_model(run_dir)
+    p = spec["preprocessing"]
+    prep = Preprocessing(int(p["image_size"]), int(p["in_chans"]), tuple(p["mean"]), tuple(p["std"]))
+    return LoadedRun(run_dir, model, spec, prep)
+
+
+def find_images(paths: list[str]) -> list[Path]:
+    """Expand folders (recursively) into image files; keep explicit files as given."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(f"no such image file or folder: {path}")
+    if not found:
+        raise DataError(f"no image files found in {', '.join(paths)}")
+    return found
+
+
+def read_image(path: Path, channels: int) -> torch.Tensor:
+    """Decode any PIL-readable image to uint8 ``[channels, H, W]`` (alpha dropped, palette expanded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("RGBA", "LA", "P", "PA"):
+                img = img.convert("RGBA").convert("RGB")
+            img = img.convert("L" if channels == 1 else "RGB")
+            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            return data.reshape(img.height, img.width, channels).permute(2, 0, 1).contiguous()
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise DataError(f"cannot read image {path}: {err}") from None
+
+
+def read_images(paths: list[Path], channels: int, skip_bad: bool = False) -> tuple[list[Path], list[torch.Tensor], list[Path]]:
+    """Read images; with ``skip_bad`` undecodable files are skipped and returned as the third item."""
+    kept, images, bad = [], [], []
+    for path in paths:
+        try:
+            images.append(read_image(path, channels))
+            kept.append(path)
+        except DataError:
+            if not skip_bad:
+                raise
+            bad.append(path)
+    if not kept:
+        raise DataError(f"none of the {len(bad)} file(s) is a decodable image (first: {bad[0]})")
+    return kept, images, bad
+
+
+@torch.inference_mode()
+def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
+    """Class probabilities ``[N, classes]`` for uint8 images of any sizes."""
+    preprocess = run.preprocessor()
+    run.model.eval()
+    probabilities = []
+    for start in range(0, len(images), batch_size):
+        # Each image is resized on its own (sizes differ), then the batch runs at once.
+        batch = torch.cat([preprocess(img.unsqueeze(0)) for img in images[start : start + batch_size]])
+        probabilities.append(torch.softmax(run.model(batch).float(), dim=1))
+    return torch.cat(probabilities) if probabilities else torch.empty(0, len(run.classes))
+
+
+def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[list[tuple[str, float]]]:
+    """The ``k`` most likely ``(class, probability)`` pairs per row."""
+    k = max(1, min(k, len(classes)))
+    values, indices = probabilities.topk(k, dim=1)
+    return [[(classes[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(values.tolist(), indices.tolist())]
+
+
+def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Optional[int] = None, seed: Optional[int] = None) -> dict:
+    """Re-evaluate a run on its dataset's test split (full, or a seeded stratified subset)."""
+    import yaml
+
+    from .config import make_config
+    from .data import load_mnist, resolve_data_dir, stratified_indices
+    from .evaluation import evaluate_split
+
+    config_path = run.run_dir / "config.yaml"
+    saved = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    config = make_config({**saved, "data_dir": data_dir or saved.get("data_dir")}, str(config_path))
+    pool = load_mnist(resolve_data_dir(config.data_dir), train=False)
+    if test_size is not None and test_size > len(pool):
+        raise DataError(f"--test-size {test_size} is more than the {len(pool)} test images available")
+    split = pool.subset(stratified_indices(pool.labels, test_size, config.seed if seed is None else seed))
+    return evaluate_split(run.model, run.preprocessor(), split)
+
+
+def metrics_summary(metrics: dict) -> str:
+    """A compact JSON of the headline numbers (for logs and tests)."""
+    return json.dumps({k: metrics[k] for k in ("accuracy", "samples", "macro_f1") if k in metrics})
