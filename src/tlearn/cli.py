@@ -79,6 +79,7 @@ def train(
     channels_last: Optional[bool] = typer.Option(None, "--channels-last/--no-channels-last", help="channels_last memory format (default on).", show_default=False),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Tiny end-to-end run: 1 epoch, 64 train / 64 test images."),
+    resume: Optional[Path] = _opt("Continue an interrupted run directory from its last finished epoch.", "--resume"),
 ) -> None:
     """Fine-tune a pretrained backbone and write a run directory (metrics, plots, model).
 
@@ -87,7 +88,15 @@ def train(
       tlearn train --preset seed000-vgg16           # seed 000, reproduced\n
       tlearn train --backbone resnet18 --freeze backbone --epochs 5
     """
-    values = {k: v for k, v in locals().items() if k not in ("preset", "config", "no_progress", "dry_run")}
+    values = {k: v for k, v in locals().items() if k not in ("preset", "config", "no_progress", "dry_run", "resume")}
+    if resume is not None:
+        given = sorted(k for k, v in values.items() if v is not None) + (["preset"] if preset else []) + (["config"] if config else [])
+        if given:
+            raise typer.BadParameter(f"--resume uses the run's saved config; drop --{given[0].replace('_', '-')}")
+        from .train import resume as resume_run
+
+        _print_summary(resume_run(resume))
+        return
     values["device"] = device.value if device is not None else None
     if no_progress:
         values["progress"] = False
@@ -244,7 +253,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         print(f"tlearn: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
-        print("tlearn: interrupted", file=sys.stderr)
+        print("tlearn: interrupted before training started; nothing to resume", file=sys.stderr)
         sys.exit(130)
 
 

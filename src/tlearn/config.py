@@ -72,7 +72,11 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     seed: int = Field(0, ge=0)
-    num_workers: int = Field(0, ge=0, le=64)
+    num_workers: Optional[int] = Field(
+        None, ge=0, le=64,
+        description="Data loader workers; null = auto: 0 (batches are sliced from memory and preprocessed "
+        "in one batched call), or cores-1 (max 4) for per-sample RandAugment.",
+    )
     out: Optional[str] = Field(None, description="Run directory; default runs/<timestamp>-<backbone>.")
     progress: bool = True
     description: str = ""

@@ -100,11 +100,18 @@ def cosine_with_warmup(step: int, total: int, warmup_fraction: float = 0.05) -> 
 
 
 class EpochHistory(pl.Callback):
-    """Collects one row of metrics per epoch (train/val loss and accuracy, lr, seconds)."""
+    """Per-epoch metrics rows, plus the random state a resumed run needs to continue exactly.
 
-    def __init__(self, on_epoch: Optional[Any] = None):
+    Its ``state_dict`` goes into every Lightning checkpoint: the rows so far and the states of the
+    global torch RNG (dropout), the augmentation generator and the shuffling generator. A run
+    resumed from ``last.ckpt`` therefore draws the same batches and augmentations as one that
+    was never interrupted.
+    """
+
+    def __init__(self, on_epoch: Optional[Any] = None, generators: Optional[dict[str, torch.Generator]] = None):
         self.rows: list[dict[str, float]] = []
         self.on_epoch = on_epoch
+        self.generators = generators or {}
         self._start = 0.0
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
@@ -121,3 +128,18 @@ class EpochHistory(pl.Callback):
         self.rows.append(row)
         if self.on_epoch is not None and trainer.is_global_zero:
             self.on_epoch(self.rows)
+
+    def state_dict(self) -> dict:
+        return {
+            "rows": [dict(r) for r in self.rows],
+            "torch_rng": torch.get_rng_state(),
+            "generators": {name: g.get_state() for name, g in self.generators.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = [dict(r) for r in state.get("rows", [])]
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        for name, value in state.get("generators", {}).items():
+            if name in self.generators:
+                self.generators[name].set_state(value)

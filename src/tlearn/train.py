@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -19,14 +20,16 @@ from .data import DataSplits, UInt8ImageDataset, build_splits
 from .evaluation import batched_inference, classification_metrics
 from .features import CachePlan, TopModel, extract, plan_cache
 from .model import TransferModel, build_model
+from .report import misclassified_grid, write_report
 from .reporting import plot_confusion_matrix, plot_curves, write_metrics_csv
 from .runs import RunResult, new_run_dir, save_model
 from .transforms import BatchPreprocessor, Preprocessing, make_preprocessing, randaugment_transform
+from .errors import TlearnError
 from .utils import atomic_write_json, atomic_write_text, resolve_device, seed_everything
 
 ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}
 RUN_FILES = ("config.yaml", "metrics.csv", "metrics.json", "accuracy.png", "loss.png", "confusion_matrix.png",
-             "model.safetensors", "model.json")
+             "model.safetensors", "model.json", "report.html")
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -42,11 +45,22 @@ def prepare_model(config: TrainConfig, num_classes: int) -> tuple[TransferModel,
     return model, prep
 
 
+def auto_workers(augment: str) -> int:
+    """Worker processes only pay off for per-sample work (RandAugment); the rest is batched in-process.
+
+    tlearn never changes torch's thread count, so ``torch.set_num_threads``/``OMP_NUM_THREADS`` hold.
+    """
+    if augment != "randaugment":
+        return 0
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
 def make_loaders(config: TrainConfig, splits: DataSplits) -> tuple[DataLoader, Optional[DataLoader]]:
     """Seeded shuffling for training; per-sample RandAugment runs in the dataset when asked for."""
     transform = randaugment_transform(config.seed) if config.augment == "randaugment" else None
     generator = torch.Generator().manual_seed(config.seed)
-    common = {"batch_size": config.batch_size, "num_workers": config.num_workers, "persistent_workers": config.num_workers > 0}
+    workers = config.num_workers if config.num_workers is not None else auto_workers(config.augment)
+    common = {"batch_size": config.batch_size, "num_workers": workers, "persistent_workers": workers > 0}
     train = DataLoader(UInt8ImageDataset(splits.train, transform), shuffle=True, generator=generator, **common)
     val = DataLoader(UInt8ImageDataset(splits.val), shuffle=False, **common) if splits.val is not None else None
     return train, val
@@ -142,8 +156,27 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
     return FitInputs(TopModel(model, plan.stage_index), None, train_loader, val_loader, test, cache)
 
 
-def train(config: TrainConfig) -> RunResult:
-    """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`."""
+class TrainingInterrupted(TlearnError):
+    """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
+
+    exit_code = 130
+
+
+def _generators(fit: FitInputs) -> dict[str, torch.Generator]:
+    found = {}
+    shuffle = fit.train_loader.generator or getattr(fit.train_loader.sampler, "generator", None)
+    if shuffle is not None:
+        found["shuffle"] = shuffle
+    if fit.preprocessor is not None:
+        found["augment"] = fit.preprocessor.generator
+    return found
+
+
+def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
+    """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`.
+
+    ``resume_from``: a Lightning checkpoint of this run (see :func:`resume`) to continue from.
+    """
     from .engine import EpochHistory, TransferLearner
 
     started = time.perf_counter()
@@ -163,34 +196,56 @@ def train(config: TrainConfig) -> RunResult:
     fit.cache.update(reason=reason, seconds=round(time.perf_counter() - prepared_at, 3))
     if config.compile:
         fit.module.compile()  # in place: parameter names and the saved state dict stay the same
-    history = EpochHistory(on_epoch=lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows))
+    history = EpochHistory(lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows), _generators(fit))
     learner = TransferLearner(fit.module, fit.preprocessor, resolved)
     with warnings.catch_warnings():
         _quiet_lightning()
         trainer = _trainer(config, run_dir, device, [history])
         fit_started = time.perf_counter()
-        trainer.fit(learner, fit.train_loader, fit.val_loader)
+        ckpt = str(resume_from) if resume_from else None
+        trainer.fit(learner, fit.train_loader, fit.val_loader, ckpt_path=ckpt, weights_only=True)
     train_seconds = time.perf_counter() - fit_started
+    if trainer.interrupted:
+        atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": len(history.rows)})
+        raise TrainingInterrupted(
+            f"interrupted after {len(history.rows)} finished epoch(s); resume with: tlearn train --resume {run_dir}"
+        )
 
     eval_started = time.perf_counter()
-    test = _evaluate(fit, splits, prep, device, config)
+    test, test_logits = _evaluate(fit, splits, prep, device, config)
     metrics = _final_metrics(config, splits, history.rows, test, device, prep)
     metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
-    metrics["feature_cache"] = fit.cache
+    metrics.update(feature_cache=fit.cache, resumed=resume_from is not None)
     _write_outputs(run_dir, model, config, prep, splits, history.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
+    grid = misclassified_grid(splits.test.images, splits.test.labels, test_logits, splits.classes)
+    write_report(run_dir, resolved.model_dump(), metrics, grid)
     metrics["complete"] = True
     atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
     return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
 
 
-def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: str, config: TrainConfig) -> dict:
+def resume(run_dir: str | Path) -> RunResult:
+    """Continue an interrupted run from its last finished epoch, with its own saved config."""
+    from .config import make_config, read_yaml
+
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    if not (run_dir / "config.yaml").is_file():
+        raise TlearnError(f"cannot resume {run_dir}: not a tlearn run directory (no config.yaml)")
+    if not checkpoint.is_file():
+        raise TlearnError(f"cannot resume {run_dir}: no checkpoint yet (it stopped before finishing an epoch); start it again")
+    config = make_config({**read_yaml(run_dir / "config.yaml"), "out": str(run_dir)}, str(run_dir / "config.yaml"))
+    return train(config, resume_from=checkpoint)
+
+
+def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: str, config: TrainConfig) -> tuple[dict, torch.Tensor]:
     # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
     fit.module.to(torch.device(device))
     preprocessor = BatchPreprocessor(prep) if fit.preprocessor is not None else None
     logits = batched_inference(fit.module, preprocessor, fit.test_inputs, None, device, AUTOCAST.get(config.precision))
     fit.module.cpu()
-    return classification_metrics(splits.test.labels, logits, splits.classes)
+    return classification_metrics(splits.test.labels, logits, splits.classes), logits
 
 
 def _write_outputs(run_dir: Path, model, config: TrainConfig, prep: Preprocessing, splits: DataSplits, rows, test) -> None:

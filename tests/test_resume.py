@@ -1,0 +1,59 @@
+"""Interrupting and resuming a run: Ctrl-C leaves a resumable run, --resume finishes it identically."""
+
+import json
+
+import lightning.pytorch as pl
+import pytest
+
+import tlearn.train as train_module
+from tlearn.config import make_config
+from tlearn.train import TrainingInterrupted, resume, train
+from tlearn.errors import TlearnError
+
+
+class InterruptAt(pl.Callback):
+    """Simulates Ctrl-C at the start of a given epoch (0-based)."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _config(tiny_mnist, out, **extra):
+    return make_config({"data_dir": str(tiny_mnist), "train_size": 120, "test_size": 60, "val_size": 40, "epochs": 3,
+                        "image_size": 32, "batch_size": 32, "backbone": "resnet18", "weights": "none", "augment": "digits",
+                        "progress": False, "out": str(out), **extra})
+
+
+@pytest.mark.parametrize("extra", [{}, {"freeze": "backbone", "augment": "none"}])
+def test_interrupted_run_resumes_to_the_same_result(tiny_mnist, tmp_path, monkeypatch, extra):
+    reference = train(_config(tiny_mnist, tmp_path / "whole", **extra)).metrics
+
+    original = train_module._trainer
+
+    def interrupting_trainer(config, run_dir, device, callbacks):
+        return original(config, run_dir, device, [*callbacks, InterruptAt(2)])
+
+    monkeypatch.setattr(train_module, "_trainer", interrupting_trainer)
+    with pytest.raises(TrainingInterrupted, match="resume with: tlearn train --resume"):
+        train(_config(tiny_mnist, tmp_path / "cut", **extra))
+    state = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert state["complete"] is False and state["interrupted"] is True
+    monkeypatch.setattr(train_module, "_trainer", original)
+
+    resumed = resume(tmp_path / "cut").metrics
+    assert resumed["complete"] is True and resumed["resumed"] is True
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
+    assert resumed["test_accuracy"] == reference["test_accuracy"]
+    assert resumed["history"][-1]["train_loss"] == pytest.approx(reference["history"][-1]["train_loss"], rel=1e-6)
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    with pytest.raises(TlearnError, match="not a tlearn run directory"):
+        resume(tmp_path)
+    (tmp_path / "config.yaml").write_text("epochs: 2\n")
+    with pytest.raises(TlearnError, match="no checkpoint yet"):
+        resume(tmp_path)
