@@ -45,6 +45,7 @@ class BackboneInfo:
     input_size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    crop_pct: float = 0.875  # eval: resize the short side to input_size / crop_pct, centre-crop
 
 
 class Backbone(nn.Module):
@@ -159,7 +160,8 @@ def _create_torchvision(name: str, weights: str) -> Backbone:
     model = torchvision.models.get_model(name, weights=None)
     tv_weights = torchvision.models.get_model_weights(name).DEFAULT
     transforms = tv_weights.transforms()
-    info = BackboneInfo(name, "torchvision", int(transforms.crop_size[0]), tuple(transforms.mean), tuple(transforms.std))
+    crop, resize = int(transforms.crop_size[0]), int(transforms.resize_size[0])
+    info = BackboneInfo(name, "torchvision", crop, tuple(transforms.mean), tuple(transforms.std), crop / resize)
     if weights == "imagenet":
         load_into(model, torchvision_weights_state(name), f"ImageNet {name}")
     elif weights != "none":
@@ -189,7 +191,8 @@ def _timm_backbone(model: nn.Module, info: BackboneInfo) -> Backbone:
 def _timm_info(name: str, model: nn.Module, source: str) -> BackboneInfo:
     cfg = getattr(model, "pretrained_cfg", {}) or {}
     size = cfg.get("input_size", (3, 224, 224))[-1]
-    return BackboneInfo(name, source, int(size), tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)))
+    return BackboneInfo(name, source, int(size), tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD)),
+                        float(cfg.get("crop_pct", 0.875)))
 
 
 def _create_timm(name: str, weights: str) -> Backbone:

@@ -26,7 +26,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # --- data -----------------------------------------------------------------------------
-    dataset: Literal["mnist"] = "mnist"
+    dataset: Literal["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn", "folder", "csv"] = "mnist"
+    data_file: Optional[str] = Field(None, description="CSV with path,label columns (for --dataset csv).")
     data_dir: Optional[str] = Field(None, description="Dataset root; else $TLEARN_DATA_DIR, else a user cache dir.")
     train_size: Optional[int] = Field(1000, ge=1, description="Training images (stratified subset); null = all.")
     test_size: Optional[int] = Field(None, ge=1, description="Test images (stratified subset); null = full test set.")

@@ -7,6 +7,7 @@ materialised.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,12 @@ def offline_mode() -> bool:
 
 @dataclass
 class ImageSplit:
-    """A split held as uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``."""
+    """A split held as uint8 images ``[N, C, H, W]`` and int64 labels ``[N]``.
+
+    Shares its interface with :class:`~tlearn.datasets.FileSplit` (images decoded from files):
+    ``item``, ``batches``, ``fingerprint`` and ``dataset`` give the evaluation view, batches of it,
+    a content hash for the feature cache, and a training ``Dataset``.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -53,38 +59,68 @@ class ImageSplit:
     def __len__(self) -> int:
         return int(self.labels.numel())
 
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
     def subset(self, indices: torch.Tensor) -> "ImageSplit":
         return ImageSplit(self.images[indices], self.labels[indices], self.classes)
+
+    def configure(self, image_size: int, crop_pct: float) -> None:
+        """Nothing to do: tensor images are resized per batch by the preprocessor."""
+
+    def item(self, index: int) -> torch.Tensor:
+        return self.images[index]
+
+    def batches(self, batch_size: int):
+        for start in range(0, len(self), batch_size):
+            yield self.images[start : start + batch_size]
+
+    def fingerprint(self) -> bytes:
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update(repr(tuple(self.images.shape)).encode())
+        digest.update(self.images.contiguous().numpy().tobytes())
+        return digest.digest()
+
+    def dataset(self, train: bool, extra=None) -> Dataset:
+        return UInt8ImageDataset(self, extra if train else None)
 
 
 def _mnist_missing(raw: Path) -> list[str]:
     return [f for f in MNIST_FILES if not (raw / f).is_file() and not (raw / f"{f}.gz").is_file()]
 
 
-def _download_mnist(root: Path) -> None:
-    from torchvision.datasets import MNIST
+def _download_mnist(root: Path, name: str = "mnist") -> None:
+    from torchvision import datasets as tvd
 
-    raw = root / "MNIST" / "raw"
+    title = IDX_DATASETS[name]
+    raw = root / title / "raw"
     if offline_mode():
-        raise DataError(f"MNIST not found in {raw} and offline mode is set; put {', '.join(MNIST_FILES)} there")
+        raise DataError(f"{title} not found in {raw} and offline mode is set; put {', '.join(MNIST_FILES)} there")
     try:
-        MNIST(str(root), train=True, download=True)
+        getattr(tvd, title)(str(root), train=True, download=True)
     except Exception as err:  # network errors come in many types (URLError, socket, HTTP)
         raise DataError(
-            f"MNIST not found in {raw} and downloading failed ({type(err).__name__}); "
+            f"{title} not found in {raw} and downloading failed ({type(err).__name__}); "
             f"put {', '.join(MNIST_FILES)} there or pass --data-dir / set TLEARN_DATA_DIR"
         ) from None
 
 
-def load_mnist(root: Path, train: bool) -> ImageSplit:
-    """Read one MNIST split from ``root/MNIST/raw`` (torchvision layout), downloading if possible."""
+IDX_DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
+
+
+def load_mnist(root: Path, train: bool, name: str = "mnist") -> ImageSplit:
+    """Read one split of an IDX dataset from ``root/<Name>/raw`` (torchvision layout).
+
+    ``name``: mnist | fashion-mnist | kmnist. Downloads when missing and online.
+    """
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
     if not root.exists() and root != resolve_data_dir(None):
         raise DataError(f"data directory does not exist: {root} (set --data-dir or TLEARN_DATA_DIR)")
-    raw = root / "MNIST" / "raw"
+    raw = root / IDX_DATASETS[name] / "raw"
     if _mnist_missing(raw):
-        _download_mnist(root)
+        _download_mnist(root, name)
     prefix = "train" if train else "t10k"
     images_path, labels_path = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
     try:
@@ -96,7 +132,10 @@ def load_mnist(root: Path, train: bool) -> ImageSplit:
         raise DataError(f"MNIST files in {raw} are inconsistent: {images.shape[0]} images vs {labels.shape[0]} labels")
     if labels.min() < 0 or labels.max() > 9:
         raise DataError(f"MNIST label file in {raw} has labels outside 0-9; re-download it")
-    return ImageSplit(images.unsqueeze(1).contiguous(), labels.long(), list(MNIST_CLASSES))
+    from .datasets import FASHION_CLASSES, KMNIST_CLASSES
+
+    classes = {"mnist": MNIST_CLASSES, "fashion-mnist": FASHION_CLASSES, "kmnist": KMNIST_CLASSES}[name]
+    return ImageSplit(images.unsqueeze(1).contiguous(), labels.long(), list(classes))
 
 
 def stratified_indices(
@@ -164,24 +203,62 @@ class DataSplits:
         return self.train.classes
 
 
-def build_splits(config) -> DataSplits:
-    """Load the dataset named in ``config`` and cut the seeded train/val/test subsets."""
+def load_pools(config) -> tuple:
+    """``(train, val or None, test or None)`` pools of the dataset named in ``config``."""
+    from .datasets import load_cifar, load_svhn, read_csv_dataset, scan_folder
+
     root = resolve_data_dir(config.data_dir)
-    train_pool = load_mnist(root, train=True)
-    test_pool = load_mnist(root, train=False)
-    if config.test_size is not None and config.test_size > len(test_pool):
-        raise DataError(f"--test-size {config.test_size} is more than the {len(test_pool)} test images available")
-    if config.train_size is not None and config.train_size > len(train_pool):
-        raise DataError(f"--train-size {config.train_size} is more than the {len(train_pool)} training images available")
-    train_idx = stratified_indices(train_pool.labels, config.train_size, config.seed)
+    if config.dataset in IDX_DATASETS:
+        return load_mnist(root, True, config.dataset), None, load_mnist(root, False, config.dataset)
+    if config.dataset in ("cifar10", "cifar100"):
+        return load_cifar(root, config.dataset, True), None, load_cifar(root, config.dataset, False)
+    if config.dataset == "svhn":
+        return load_svhn(root, True), None, load_svhn(root, False)
+    if config.dataset == "csv":
+        if not config.data_file:
+            raise DataError("--dataset csv needs --data-file FILE.csv (columns: path,label)")
+        return read_csv_dataset(Path(config.data_file).expanduser()), None, None
+    if not config.data_dir:
+        raise DataError("--dataset folder needs --data-dir DIR holding train/<class>/<images> (optional val/, test/)")
+    found = scan_folder(root)
+    return found["train"], found.get("val"), found.get("test")
+
+
+def _check_size(option: str, wanted: Optional[int], available: int, what: str) -> None:
+    if wanted is not None and wanted > available:
+        raise DataError(f"--{option} {wanted} is more than the {available} {what} images available")
+
+
+def build_splits(config) -> DataSplits:
+    """Load the dataset named in ``config`` and cut the seeded train/val/test subsets.
+
+    A folder without ``test/`` tests on ``val/``; one with neither holds out a seeded, stratified
+    20 % of ``train/`` as the test split. Validation (``--val-source holdout``) comes from ``val/``
+    when there is one, else from training images that are not in the training subset.
+    """
+    train_pool, val_pool, test_pool = load_pools(config)
+    if test_pool is None and val_pool is not None:
+        test_pool, val_pool = val_pool, None
+    elif test_pool is None:
+        test_idx = stratified_indices(train_pool.labels, max(1, len(train_pool) // 5), config.seed + 2)
+        test_pool = train_pool.subset(test_idx)
+        train_pool = train_pool.subset(stratified_indices(train_pool.labels, None, 0, exclude=test_idx))
+    _check_size("test-size", config.test_size, len(test_pool), "test")
     test = test_pool.subset(stratified_indices(test_pool.labels, config.test_size, config.seed))
+    holdout = config.val_source == "holdout" and val_pool is None
+    train_size = config.train_size
+    if holdout and (train_size is None or train_size == len(train_pool)):
+        train_size = len(train_pool) - min(config.val_size, max(1, len(train_pool) // 5))  # leave room for validation
+    _check_size("train-size", train_size, len(train_pool), "training")
+    train_idx = stratified_indices(train_pool.labels, train_size, config.seed)
     val = None
-    if config.val_source == "holdout":
+    if config.val_source == "holdout" and val_pool is not None:
+        val = val_pool.subset(stratified_indices(val_pool.labels, min(config.val_size, len(val_pool)), config.seed + 1))
+    elif holdout:
         left = len(train_pool) - train_idx.numel()
         if left == 0:
             raise DataError("no training images are left for a validation holdout; use --val-source none or test")
-        val_idx = stratified_indices(train_pool.labels, min(config.val_size, left), config.seed + 1, exclude=train_idx)
-        val = train_pool.subset(val_idx)
+        val = train_pool.subset(stratified_indices(train_pool.labels, min(config.val_size, left), config.seed + 1, exclude=train_idx))
     elif config.val_source == "test":
         val = test
     return DataSplits(train_pool.subset(train_idx), val, test, config.val_source)

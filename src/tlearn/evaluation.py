@@ -22,12 +22,12 @@ def inference_batch_size(device: str | torch.device) -> int:
 def batched_inference(
     model: nn.Module,
     preprocessor: Optional[BatchPreprocessor],
-    images: torch.Tensor,
+    source,
     batch_size: Optional[int] = None,
     device: str | torch.device = "cpu",
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
-    """Model outputs (float32, on CPU) for uint8 ``images`` ``[N, C, H, W]``, in batches.
+    """Model outputs (float32, on CPU) for a split's images (or a tensor), in batches.
 
     ``preprocessor=None`` feeds the tensors as they are (cached activations).
     """
@@ -38,8 +38,9 @@ def batched_inference(
     outputs = []
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     with autocast:
-        for start in range(0, images.shape[0], batch_size):
-            batch = images[start : start + batch_size].to(device, non_blocking=True)
+        batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
+        for batch in batches:
+            batch = batch.to(device, non_blocking=True)
             inputs = preprocessor(batch, train=False) if preprocessor is not None else batch
             outputs.append(model(inputs).float().cpu())
     model.train(was_training)
@@ -82,5 +83,5 @@ def evaluate_split(
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> dict:
     """Metrics of ``model`` on a whole split."""
-    logits = batched_inference(model, preprocessor, split.images, batch_size, device, autocast_dtype)
+    logits = batched_inference(model, preprocessor, split, batch_size, device, autocast_dtype)
     return classification_metrics(split.labels, logits, split.classes)

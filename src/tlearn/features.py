@@ -95,31 +95,31 @@ class FrozenPart(nn.Module):
         return self.model.backbone.forward_until(x, self.stage_index)
 
 
-def _fingerprint(frozen: FrozenPart, prep, plan: CachePlan, images: torch.Tensor, augment_seed: Optional[int]) -> str:
+def _fingerprint(frozen: FrozenPart, prep, plan: CachePlan, split, augment_seed: Optional[int]) -> str:
     digest = hashlib.blake2b(digest_size=20)
     meta = {"format": CACHE_FORMAT, "torch": torch.__version__, "prep": prep.to_dict(), "boundary": plan.boundary,
-            "views": plan.views, "pooled": plan.pooled, "augment_seed": augment_seed, "shape": list(images.shape)}
+            "views": plan.views, "pooled": plan.pooled, "augment_seed": augment_seed, "n": len(split)}
     digest.update(json.dumps(meta, sort_keys=True).encode())
     frozen_names = frozen.model.backbone.stages if plan.stage_index < 0 else frozen.model.backbone.stages[: plan.stage_index + 1]
     for name, tensor in frozen.model.backbone.model.state_dict().items():
         if plan.stage_index < 0 or frozen.model.backbone.stage_of(name) in frozen_names:
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    digest.update(images.contiguous().numpy().tobytes())
+    digest.update(split.fingerprint())
     return digest.hexdigest()
 
 
 def extract(
-    model: TransferModel, prep, plan: CachePlan, images: torch.Tensor, device: str, cache_dir: Optional[str],
+    model: TransferModel, prep, plan: CachePlan, split, device: str, cache_dir: Optional[str],
     augment: Optional[BatchPreprocessor] = None, batch_size: Optional[int] = None,
 ) -> torch.Tensor:
-    """Boundary activations of ``images`` (``[views, N, …]`` when augmenting, else ``[N, …]``).
+    """Boundary activations of a split's images (``[views, N, …]`` when augmenting, else ``[N, …]``).
 
     Read from the disk cache when the fingerprint matches; computed and stored otherwise.
     """
     frozen = FrozenPart(model, plan.stage_index, plan.pooled)
     views = plan.views if augment is not None else 1
-    key = _fingerprint(frozen, prep, plan, images, augment.generator.initial_seed() if augment else None)
+    key = _fingerprint(frozen, prep, plan, split, augment.generator.initial_seed() if augment else None)
     folder = Path(cache_dir) if cache_dir else default_cache_dir() / "features"
     path = folder / f"{key}.safetensors"
     stats = plan.stats.setdefault("splits", [])
@@ -129,7 +129,7 @@ def extract(
 
         try:
             features = load_file(str(path))["features"]
-            stats.append({"images": int(images.shape[0]), "views": views, "hit": True, "seconds": round(time.perf_counter() - started, 3)})
+            stats.append({"images": len(split), "views": views, "hit": True, "seconds": round(time.perf_counter() - started, 3)})
             return features if augment is not None else features[0]
         except Exception:  # a damaged cache file is recomputed, never trusted
             path.unlink(missing_ok=True)
@@ -137,22 +137,22 @@ def extract(
     outputs = []
     for _ in range(views):
         if augment is None:
-            outputs.append(batched_inference(frozen, preprocessor, images, batch_size, device))
+            outputs.append(batched_inference(frozen, preprocessor, split, batch_size, device))
         else:
-            outputs.append(_augmented_view(frozen, augment, images, batch_size, device))
+            outputs.append(_augmented_view(frozen, augment, split, batch_size, device))
     features = torch.stack(outputs)
     _store(path, features)
-    stats.append({"images": int(images.shape[0]), "views": views, "hit": False, "seconds": round(time.perf_counter() - started, 3)})
+    stats.append({"images": len(split), "views": views, "hit": False, "seconds": round(time.perf_counter() - started, 3)})
     return features if augment is not None else features[0]
 
 
 @torch.inference_mode()
-def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, images: torch.Tensor, batch_size: Optional[int], device: str) -> torch.Tensor:
+def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, split, batch_size: Optional[int], device: str) -> torch.Tensor:
     frozen.eval()
     batch_size = batch_size or inference_batch_size(device)
     chunks = []
-    for start in range(0, images.shape[0], batch_size):
-        batch = images[start : start + batch_size].to(device)
+    for images in split.batches(batch_size):
+        batch = images.to(device)
         chunks.append(frozen(augment(batch, train=True)).float().cpu())
     return torch.cat(chunks)
 

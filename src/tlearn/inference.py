@@ -106,6 +106,13 @@ def read_images(paths: list[Path], channels: int, skip_bad: bool = False) -> tup
 def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
     """Class probabilities ``[N, classes]`` for uint8 images of any sizes."""
     preprocess = run.preprocessor()
+    crop_pct = run.spec.get("eval_crop_pct")
+    if crop_pct:  # trained on photos: the same resize + centre crop as its test set
+        from torchvision.transforms import v2
+
+        size = run.preprocessing.image_size
+        crop = v2.Compose([v2.Resize(int(round(size / crop_pct)), antialias=True), v2.CenterCrop(size)])
+        images = [crop(img) for img in images]
     run.model.eval()
     probabilities = []
     for start in range(0, len(images), batch_size):
@@ -122,22 +129,21 @@ def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[list[
     return [[(classes[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(values.tolist(), indices.tolist())]
 
 
-def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Optional[int] = None, seed: Optional[int] = None) -> dict:
+def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Optional[int] = None) -> dict:
     """Re-evaluate a run on its dataset's test split (full, or a seeded stratified subset)."""
-    import yaml
-
-    from .config import make_config
-    from .data import load_mnist, resolve_data_dir, stratified_indices
+    from .config import make_config, read_yaml
+    from .data import build_splits
     from .evaluation import evaluate_split
 
     config_path = run.run_dir / "config.yaml"
-    saved = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-    config = make_config({**saved, "data_dir": data_dir or saved.get("data_dir")}, str(config_path))
-    pool = load_mnist(resolve_data_dir(config.data_dir), train=False)
-    if test_size is not None and test_size > len(pool):
-        raise DataError(f"--test-size {test_size} is more than the {len(pool)} test images available")
-    split = pool.subset(stratified_indices(pool.labels, test_size, config.seed if seed is None else seed))
-    return evaluate_split(run.model, run.preprocessor(), split)
+    saved = read_yaml(config_path) if config_path.is_file() else {}
+    overrides = {"val_source": "none", "test_size": test_size if test_size is not None else saved.get("test_size")}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    config = make_config({**saved, **overrides}, str(config_path))
+    test = build_splits(config).test
+    test.configure(run.preprocessing.image_size, run.spec.get("eval_crop_pct") or 0.875)
+    return evaluate_split(run.model, run.preprocessor(), test)
 
 
 def metrics_summary(metrics: dict) -> str:

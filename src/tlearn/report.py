@@ -23,13 +23,14 @@ def _png(path: Path) -> str:
     return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">' if data else ""
 
 
-def misclassified_grid(images: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor, classes: list[str], n: int = 24) -> bytes:
+def misclassified_grid(split, logits: torch.Tensor, n: int = 24) -> bytes:
     """PNG of the ``n`` most confidently wrong test images with true/predicted labels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    labels, classes = split.labels, split.classes
     probs = torch.softmax(logits, 1)
     confidence, predicted = probs.max(1)
     wrong = (predicted != labels).nonzero().flatten()
@@ -40,7 +41,7 @@ def misclassified_grid(images: torch.Tensor, labels: torch.Tensor, logits: torch
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, order.tolist()):
-        img = images[i]
+        img = split.item(i)
         ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray" if img.shape[0] == 1 else None)
         ax.set_title(f"true {classes[labels[i]]}\npred {classes[predicted[i]]} {confidence[i]:.2f}", fontsize=7)
     if not len(order):

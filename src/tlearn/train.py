@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from .backbones import check_backbone_name, create_backbone
 from .config import TrainConfig, config_to_yaml
-from .data import DataSplits, UInt8ImageDataset, build_splits
+from .data import DataSplits, build_splits
 from .evaluation import batched_inference, classification_metrics
 from .features import CachePlan, TopModel, extract, plan_cache
 from .model import TransferModel, build_model
@@ -61,12 +61,12 @@ def make_loaders(config: TrainConfig, splits: DataSplits) -> tuple[DataLoader, O
     generator = torch.Generator().manual_seed(config.seed)
     workers = config.num_workers if config.num_workers is not None else auto_workers(config.augment)
     common = {"batch_size": config.batch_size, "num_workers": workers, "persistent_workers": workers > 0}
-    train = DataLoader(UInt8ImageDataset(splits.train, transform), shuffle=True, generator=generator, **common)
-    val = DataLoader(UInt8ImageDataset(splits.val), shuffle=False, **common) if splits.val is not None else None
+    train = DataLoader(splits.train.dataset(True, transform), shuffle=True, generator=generator, **common)
+    val = DataLoader(splits.val.dataset(False), shuffle=False, **common) if splits.val is not None else None
     return train, val
 
 
-def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str], data_channels: int = 1) -> dict:
+def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str], data_channels: int = 1, crop_pct: Optional[float] = None) -> dict:
     """What ``runs.load_model`` needs to rebuild the network without the original config."""
     return {
         "format": "tlearn-model-v1",
@@ -76,6 +76,8 @@ def model_spec(config: TrainConfig, prep: Preprocessing, classes: list[str], dat
         "dropout": config.dropout,
         "classes": classes,
         "data_channels": data_channels,
+        # Photos (folder/CSV data) are evaluated resize + centre-crop; tensor datasets plain resize.
+        "eval_crop_pct": crop_pct,
         "preprocessing": prep.to_dict(),
     }
 
@@ -120,7 +122,7 @@ class FitInputs:
     preprocessor: Optional[BatchPreprocessor]
     train_loader: DataLoader
     val_loader: Optional[DataLoader]
-    test_inputs: torch.Tensor
+    test_inputs: object  # a split (images) or a tensor of cached activations
     cache: dict
 
 
@@ -128,14 +130,14 @@ def image_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel, 
     """The plain path: every epoch runs the whole network on freshly preprocessed images."""
     train_loader, val_loader = make_loaders(config, splits)
     preprocessor = BatchPreprocessor(prep, config.augment, config.seed)
-    return FitInputs(model, preprocessor, train_loader, val_loader, splits.test.images, {"used": False, "reason": reason})
+    return FitInputs(model, preprocessor, train_loader, val_loader, splits.test, {"used": False, "reason": reason})
 
 
 def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel, prep: Preprocessing, plan: CachePlan, device: str) -> FitInputs:
     """The cached path: the frozen part runs once per image; Lightning trains only the top."""
     model.to(torch.device(device))
     augment = BatchPreprocessor(prep, config.augment, config.seed) if plan.views > 1 or config.augment != "none" else None
-    train = extract(model, prep, plan, splits.train.images, device, config.cache_dir, augment=augment)
+    train = extract(model, prep, plan, splits.train, device, config.cache_dir, augment=augment)
     labels = splits.train.labels
     generator = torch.Generator().manual_seed(config.seed)
     if augment is not None:  # [views, N, …]: each epoch draws N of the N×views (image, view) pairs
@@ -147,9 +149,9 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
         train_loader = DataLoader(TensorDataset(train, labels), batch_size=config.batch_size, shuffle=True, generator=generator)
     val_loader = None
     if splits.val is not None:
-        val = extract(model, prep, plan, splits.val.images, device, config.cache_dir)
+        val = extract(model, prep, plan, splits.val, device, config.cache_dir)
         val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=config.batch_size)
-    test = extract(model, prep, plan, splits.test.images, device, config.cache_dir)
+    test = extract(model, prep, plan, splits.test, device, config.cache_dir)
     model.cpu()
     cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "pooled": plan.pooled,
              "feature_shape": list(test.shape[1:]), "splits": plan.stats.get("splits", [])}
@@ -185,6 +187,9 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
     seed_everything(config.seed)
     splits = build_splits(config)
     model, prep = prepare_model(config, len(splits.classes))
+    for split in (splits.train, splits.val, splits.test):
+        if split is not None:  # file-backed splits decode at the model's size, ImageNet-style
+            split.configure(prep.image_size, model.backbone.info.crop_pct)
     resolved = config.model_copy(update={"image_size": prep.image_size})
     run_dir = new_run_dir(config.out, config.backbone)
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved.model_copy(update={"out": None})))
@@ -218,7 +223,7 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
     metrics.update(feature_cache=fit.cache, resumed=resume_from is not None)
     _write_outputs(run_dir, model, config, prep, splits, history.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
-    grid = misclassified_grid(splits.test.images, splits.test.labels, test_logits, splits.classes)
+    grid = misclassified_grid(splits.test, test_logits)
     write_report(run_dir, resolved.model_dump(), metrics, grid)
     metrics["complete"] = True
     atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
@@ -249,7 +254,8 @@ def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: s
 
 
 def _write_outputs(run_dir: Path, model, config: TrainConfig, prep: Preprocessing, splits: DataSplits, rows, test) -> None:
-    save_model(run_dir, model, model_spec(config, prep, splits.classes, int(splits.train.images.shape[1])))
+    crop = getattr(splits.test, "crop_pct", None)
+    save_model(run_dir, model, model_spec(config, prep, splits.classes, splits.train.channels, crop))
     write_metrics_csv(run_dir / "metrics.csv", rows)
     plot_curves(rows, "acc", run_dir / "accuracy.png", f"{config.backbone}: accuracy")
     plot_curves(rows, "loss", run_dir / "loss.png", f"{config.backbone}: loss")
