@@ -57,3 +57,36 @@ def test_resume_needs_a_checkpoint(tmp_path):
     (tmp_path / "config.yaml").write_text("epochs: 2\n")
     with pytest.raises(TlearnError, match="no checkpoint yet"):
         resume(tmp_path)
+
+
+def test_gradual_schedule_unfreezes_at_the_milestone_and_resumes_unfrozen(tiny_mnist, tmp_path, monkeypatch):
+    extra = {"schedule": "gradual", "unfreeze_at": 1, "freeze": "none", "augment": "none"}
+    reference = train(_config(tiny_mnist, tmp_path / "whole", **extra)).metrics
+    assert reference["feature_cache"]["used"] is False
+
+    original = train_module._trainer
+
+    def interrupting_trainer(config, run_dir, device, callbacks):
+        return original(config, run_dir, device, [*callbacks, InterruptAt(2)])
+
+    monkeypatch.setattr(train_module, "_trainer", interrupting_trainer)
+    with pytest.raises(TrainingInterrupted):
+        train(_config(tiny_mnist, tmp_path / "cut", **extra))
+    monkeypatch.setattr(train_module, "_trainer", original)
+    resumed = resume(tmp_path / "cut").metrics
+    assert resumed["test_accuracy"] == reference["test_accuracy"]
+    assert resumed["history"][-1]["train_loss"] == pytest.approx(reference["history"][-1]["train_loss"], rel=1e-6)
+
+
+def test_stage_groups_give_earlier_stages_smaller_lrs():
+    from tlearn.backbones import create_backbone
+    from tlearn.model import build_model
+
+    model = build_model(create_backbone("resnet18", "none"), 10, "linear", 32, 3)
+    model.freeze("until:layer1")
+    groups = model.stage_groups(lr_ratio=10.0)
+    multipliers = [m for _, m in groups]
+    assert multipliers[-1] == 1.0 and multipliers[0] == pytest.approx(0.1)
+    assert multipliers == sorted(multipliers)
+    trainable = {id(p) for p, _ in [(p, m) for ps, m in groups for p in ps]}
+    assert id(model.backbone.model.conv1.weight) not in trainable and id(model.backbone.model.layer4[0].conv1.weight) in trainable

@@ -67,6 +67,9 @@ def train(
     scheduler: Optional[str] = _opt("none | cosine | onecycle.", "--scheduler"),
     label_smoothing: Optional[float] = _opt("Label smoothing.", "--label-smoothing"),
     dropout: Optional[float] = _opt("Dropout before the linear head.", "--dropout"),
+    schedule: Optional[str] = _opt("standard | gradual (frozen backbone first, then discriminative LRs).", "--schedule"),
+    unfreeze_at: Optional[int] = _opt("gradual: epochs with the backbone frozen before unfreezing.", "--unfreeze-at"),
+    lr_ratio: Optional[float] = _opt("gradual: head LR / earliest stage LR.", "--lr-ratio"),
     device: Optional[Device] = _opt("auto (CUDA, then MPS, then CPU) | cpu | cuda | mps.", "--device"),
     precision: Optional[str] = _opt("32-true | bf16-mixed | 16-mixed.", "--precision"),
     seed: Optional[int] = _opt("Random seed (same seed, same numbers on CPU).", "--seed"),
@@ -212,6 +215,34 @@ def export(
         warnings.simplefilter("ignore")
         info = export_onnx(run, output) if format == ExportFormat.onnx else export_torchscript(run, output)
     print(f"Exported {info['format']} to {info['output']} (max abs diff vs PyTorch {info['max_abs_diff']:.2e})")
+
+
+@app.command()
+def backbones(
+    offline: bool = typer.Option(False, "--offline", help="Only those whose weights are available right now without internet."),
+    timm: Optional[str] = _opt("Also list timm models matching this name or pattern (e.g. 'convnext*').", "--timm"),
+) -> None:
+    """List known backbones: parameters, default image size, and whether weights are available offline.
+
+    Example: tlearn backbones --offline ; tlearn backbones --timm 'efficientnet_b*'
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from .catalog import catalog
+
+    table = Table(show_lines=False)
+    table.add_column("backbone", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("params (M)", justify="right")
+    table.add_column("size", justify="right")
+    table.add_column("offline", no_wrap=True)
+    table.add_column("weights file / hub id", overflow="fold")
+    for e in catalog(timm, offline):
+        params = f"{e.params_millions:.1f}" if e.params_millions is not None else "?"
+        table.add_row(e.name, e.source, params, str(e.image_size), "yes" if e.offline else "no", e.where)
+    Console().print(table)
+    print("Any timm model works as timm/<name>; any local state dict as --weights PATH.")
 
 
 @app.command()

@@ -68,6 +68,11 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     scheduler: Literal["none", "cosine", "onecycle"] = "cosine"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    schedule: Literal["standard", "gradual"] = Field(
+        "standard", description="gradual: backbone frozen for --unfreeze-at epochs, then trained with discriminative LRs."
+    )
+    unfreeze_at: int = Field(1, ge=1, description="gradual: epochs trained with the backbone frozen.")
+    lr_ratio: float = Field(10.0, ge=1.0, le=1e4, description="gradual: head LR / LR of the earliest trained stage (geometric in between).")
 
     # --- execution ------------------------------------------------------------------------
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

@@ -26,11 +26,12 @@ class NonFiniteLossError(TlearnError):
 class TransferLearner(pl.LightningModule):
     """Trains a :class:`~tlearn.model.TransferModel` on uint8 image batches."""
 
-    def __init__(self, model: nn.Module, preprocessor: Optional[BatchPreprocessor], config: Any):
+    def __init__(self, model: nn.Module, preprocessor: Optional[BatchPreprocessor], config: Any, groups: Optional[list] = None):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
         self.config = config
+        self.groups = groups  # [(params, lr multiplier)]; None = every trainable parameter at --lr
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -62,32 +63,59 @@ class TransferLearner(pl.LightningModule):
         self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=n)
 
     def configure_optimizers(self):
-        return make_optimizer(self.model, self.config, self.trainer.estimated_stepping_batches)
+        return make_optimizer(self.model, self.config, self.trainer.estimated_stepping_batches, self.groups)
 
 
-def make_optimizer(model: nn.Module, config: Any, total_steps: int) -> dict:
-    """Optimiser over the trainable parameters plus a per-step LR schedule."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+def make_optimizer(model: nn.Module, config: Any, total_steps: int, groups: Optional[list] = None) -> dict:
+    """Optimiser plus a per-step LR schedule.
+
+    ``groups`` (``[(params, lr multiplier)]``) gives discriminative LRs and may hold parameters
+    that are still frozen (gradual unfreezing): they join the updates once they get gradients.
+    """
+    if groups is None:
+        groups = [([p for p in model.parameters() if p.requires_grad], 1.0)]
+    param_groups = []
+    for params, mult in groups:
+        # No weight decay on biases and normalisation scales (1-D tensors): decaying them only hurts.
+        for chunk, decay in (([p for p in params if p.ndim > 1], config.weight_decay), ([p for p in params if p.ndim <= 1], 0.0)):
+            if chunk:
+                param_groups.append({"params": chunk, "weight_decay": decay, "lr": config.lr * mult})
+    if not param_groups:
         raise TlearnError("nothing to train: every parameter is frozen")
-    # No weight decay on biases and normalisation scales (1-D tensors): decaying them only hurts.
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+        optimizer = torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum)
     elif config.optimizer == "adam":
-        optimizer = torch.optim.Adam(groups, lr=config.lr)
+        optimizer = torch.optim.Adam(param_groups, lr=config.lr)
     else:
-        optimizer = torch.optim.AdamW(groups, lr=config.lr)
+        optimizer = torch.optim.AdamW(param_groups, lr=config.lr)
     total_steps = max(1, int(total_steps))
     if config.scheduler == "none":
         return {"optimizer": optimizer}
     if config.scheduler == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps)
+        max_lr = [g["lr"] for g in param_groups]
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps)
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_with_warmup(step, total_steps))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class GradualUnfreeze(pl.Callback):
+    """Keeps the backbone frozen for the first ``unfreeze_at`` epochs, then applies ``target``.
+
+    The check runs at the start of every epoch, so a run resumed after the milestone unfreezes
+    again straight away instead of re-freezing (the optimiser already holds every parameter).
+    """
+
+    def __init__(self, model: nn.Module, target: str, unfreeze_at: int):
+        self.model = model
+        self.target = target
+        self.unfreeze_at = unfreeze_at
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        frozen = self.model.frozen_stages == self.model.backbone.stages
+        if trainer.current_epoch >= self.unfreeze_at and frozen:
+            self.model.freeze(self.target)
+            self.model.train()
 
 
 def cosine_with_warmup(step: int, total: int, warmup_fraction: float = 0.05) -> float:

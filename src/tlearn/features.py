@@ -47,6 +47,8 @@ def plan_cache(config, model: TransferModel) -> tuple[Optional[CachePlan], str]:
     """Decide whether caching applies; returns ``(plan or None, reason)``."""
     if config.feature_cache == "off":
         return None, "turned off (--feature-cache off)"
+    if config.schedule == "gradual":
+        return None, "gradual unfreezing trains the backbone later"
     if config.freeze == "none":
         return None, "nothing is frozen"
     views = 1

@@ -94,10 +94,26 @@ class TransferModel(nn.Module):
                     p.requires_grad_(False)
         self.train(self.training)
 
-    def param_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-        """Trainable ``(backbone, head)`` parameters, for per-group learning rates."""
-        body = [p for p in self.backbone.parameters() if p.requires_grad]
-        return body, list(self.head.parameters())
+    def stage_groups(self, lr_ratio: float) -> list[tuple[list[nn.Parameter], float]]:
+        """Trainable parameters grouped by stage with LR multipliers, fastai-style.
+
+        The head gets 1; trainable backbone stages get geometrically smaller multipliers down to
+        ``1 / lr_ratio`` for the earliest one, since early features need the least change.
+        """
+        stages = [s for s in self.backbone.stages if s not in self.frozen_stages]
+        by_stage: dict[str, list[nn.Parameter]] = {s: [] for s in stages}
+        for name, p in self.backbone.model.named_parameters():
+            stage = self.backbone.stage_of(name)
+            if p.requires_grad and stage in by_stage:
+                by_stage[stage].append(p)
+        groups = []
+        n = len(stages)
+        for i, stage in enumerate(stages):
+            if by_stage[stage]:
+                exponent = (n - 1 - i) / max(1, n - 1)  # 1 for the earliest stage, 0 for the last
+                groups.append((by_stage[stage], lr_ratio ** -exponent))
+        groups.append((list(self.head.parameters()), 1.0))
+        return groups
 
 
 def _is_frozen(module: nn.Module) -> bool:

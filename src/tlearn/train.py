@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ def _quiet_lightning() -> None:
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into its own run dir
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen BatchNorm, on purpose
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
@@ -158,6 +160,23 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
     return FitInputs(TopModel(model, plan.stage_index), None, train_loader, val_loader, test, cache)
 
 
+def _fit(trainer, learner, fit: FitInputs, ckpt: Optional[str]) -> bool:
+    """Run ``trainer.fit``; True when Ctrl-C stopped it.
+
+    Lightning answers Ctrl-C by shutting down gracefully and calling ``sys.exit(1)`` with SIGINT
+    ignored; tlearn turns that back into a resumable stop and restores the SIGINT handler.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(learner, fit.train_loader, fit.val_loader, ckpt_path=ckpt, weights_only=True)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    return trainer.interrupted
+
+
 class TrainingInterrupted(TlearnError):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
 
@@ -179,7 +198,7 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
 
     ``resume_from``: a Lightning checkpoint of this run (see :func:`resume`) to continue from.
     """
-    from .engine import EpochHistory, TransferLearner
+    from .engine import EpochHistory, GradualUnfreeze, TransferLearner
 
     started = time.perf_counter()
     device = resolve_device(config.device)
@@ -202,15 +221,22 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
     if config.compile:
         fit.module.compile()  # in place: parameter names and the saved state dict stay the same
     history = EpochHistory(lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows), _generators(fit))
-    learner = TransferLearner(fit.module, fit.preprocessor, resolved)
+    callbacks, groups = [history], None
+    if config.schedule == "gradual":
+        # The optimiser gets the final trainable set with per-stage LRs; then the backbone is
+        # frozen until the milestone.
+        groups = model.stage_groups(config.lr_ratio)
+        model.freeze("backbone")
+        callbacks.append(GradualUnfreeze(model, config.freeze, config.unfreeze_at))
+    learner = TransferLearner(fit.module, fit.preprocessor, resolved, groups)
     with warnings.catch_warnings():
         _quiet_lightning()
-        trainer = _trainer(config, run_dir, device, [history])
+        trainer = _trainer(config, run_dir, device, callbacks)
         fit_started = time.perf_counter()
         ckpt = str(resume_from) if resume_from else None
-        trainer.fit(learner, fit.train_loader, fit.val_loader, ckpt_path=ckpt, weights_only=True)
+        interrupted = _fit(trainer, learner, fit, ckpt)
     train_seconds = time.perf_counter() - fit_started
-    if trainer.interrupted:
+    if interrupted:
         atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": len(history.rows)})
         raise TrainingInterrupted(
             f"interrupted after {len(history.rows)} finished epoch(s); resume with: tlearn train --resume {run_dir}"
