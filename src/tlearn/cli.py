@@ -217,6 +217,75 @@ def export(
     print(f"Exported {info['format']} to {info['output']} (max abs diff vs PyTorch {info['max_abs_diff']:.2e})")
 
 
+def _base_config(preset: Optional[str], config: Optional[Path], data_dir: Optional[str], extra: dict):
+    from .config import resolve_config
+
+    values = {"data_dir": data_dir, **extra}
+    return resolve_config(preset if preset or config else "default", config, values)
+
+
+@app.command("lr-find")
+def lr_find(
+    preset: Optional[str] = _opt("Preset to start from (default: 'default').", "--preset"),
+    config: Optional[Path] = _opt("YAML config file.", "--config"),
+    data_dir: Optional[str] = _opt("Dataset root.", "--data-dir"),
+    backbone: Optional[str] = _opt("Backbone (as in train).", "--backbone"),
+    freeze: Optional[str] = _opt("Freezing (as in train).", "--freeze"),
+    min_lr: float = typer.Option(1e-6, "--min-lr", min=0.0),
+    max_lr: float = typer.Option(1.0, "--max-lr", min=0.0),
+    steps: int = typer.Option(100, "--steps", min=5, help="Batches in the range test."),
+    out: Path = typer.Option(Path("runs/lr-find"), "--out", help="Folder for lr_find.png."),
+) -> None:
+    """Learning-rate range test: a plot of loss against LR and a suggested --lr.
+
+    Example: tlearn lr-find --backbone resnet18 --freeze backbone --out runs/lrf
+    """
+    from .experiments import lr_find as run_lr_find
+
+    cfg = _base_config(preset, config, data_dir, {"backbone": backbone, "freeze": freeze, "progress": False})
+    result = run_lr_find(cfg, out, min_lr, max_lr, steps)
+    lr = result["suggested_lr"]
+    print(f"Suggested learning rate: {lr:.2e}" if lr else "No clear suggestion; see the plot")
+    print(f"Plot: {result['plot']}")
+
+
+@app.command()
+def compare(
+    backbones_: str = typer.Option("efficientnet_lite0", "--backbones", help="Comma-separated backbones."),
+    init: str = typer.Option("pretrained", "--init", help="Comma-separated: pretrained, random."),
+    train_sizes: str = typer.Option("100,1000", "--train-sizes", help="Comma-separated training-set sizes ('all' for all)."),
+    freeze: str = typer.Option("backbone", "--freeze", help="Comma-separated freeze settings."),
+    preset: Optional[str] = _opt("Preset the grid starts from (default: 'default').", "--preset"),
+    config: Optional[Path] = _opt("YAML config the grid starts from.", "--config"),
+    data_dir: Optional[str] = _opt("Dataset root.", "--data-dir"),
+    epochs: Optional[int] = _opt("Epochs per run.", "--epochs"),
+    out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for the runs and the tables."),
+) -> None:
+    """Train a grid of configurations and tabulate them (CSV, markdown, accuracy-vs-size plot).
+
+    Example: tlearn compare --backbones efficientnet_lite0,resnet18 --init pretrained,random --train-sizes 100,1000,10000
+    """
+    from .experiments import compare as run_compare
+
+    def items(text: str) -> list[str]:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not values:
+            raise typer.BadParameter(f"empty list: '{text}'")
+        return values
+
+    sizes = [None if s == "all" else int(s) if s.isdigit() else _bad_size(s) for s in items(train_sizes)]
+    unknown = [i for i in items(init) if i not in ("pretrained", "random")]
+    if unknown:
+        raise typer.BadParameter(f"--init takes pretrained and/or random, not '{unknown[0]}'")
+    base = _base_config(preset, config, data_dir, {"epochs": epochs})
+    rows = run_compare(base, items(backbones_), items(init), sizes, items(freeze), out)
+    print(f"{len(rows)} runs; tables: {out / 'compare.csv'}, {out / 'compare.md'}; plot: {out / 'compare.png'}")
+
+
+def _bad_size(text: str):
+    raise typer.BadParameter(f"--train-sizes takes whole numbers or 'all', not '{text}'")
+
+
 @app.command()
 def backbones(
     offline: bool = typer.Option(False, "--offline", help="Only those whose weights are available right now without internet."),

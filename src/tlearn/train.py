@@ -157,7 +157,7 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
     model.cpu()
     cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "pooled": plan.pooled,
              "feature_shape": list(test.shape[1:]), "splits": plan.stats.get("splits", [])}
-    return FitInputs(TopModel(model, plan.stage_index), None, train_loader, val_loader, test, cache)
+    return FitInputs(TopModel(model, plan.stage_index, config.channels_last), None, train_loader, val_loader, test, cache)
 
 
 def _fit(trainer, learner, fit: FitInputs, ckpt: Optional[str]) -> bool:
