@@ -140,6 +140,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of option: value, got {type(data).__name__}")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:  # e.g. a bare "?" or "1: x" gives keys that are not option names
+        raise ConfigError(f"{path}: option names must be text, got {bad[0]!r}")
     return data
 
 

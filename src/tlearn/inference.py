@@ -72,7 +72,7 @@ def find_images(paths: list[str]) -> list[Path]:
 
 def read_image(path: Path, channels: int) -> torch.Tensor:
     """Decode any PIL-readable image to uint8 ``[channels, H, W]`` (alpha dropped, palette expanded)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
@@ -82,8 +82,10 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
             img = img.convert("L" if channels == 1 else "RGB")
             data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
             return data.reshape(img.height, img.width, channels).permute(2, 0, 1).contiguous()
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"cannot read image {path}: {err}") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"cannot read image {path}: too many pixels (a possible decompression bomb)") from None
+    except Exception as err:  # decoders raise many types (OSError, ValueError, SyntaxError, struct.error …)
+        raise DataError(f"cannot read image {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def read_images(paths: list[Path], channels: int, skip_bad: bool = False) -> tuple[list[Path], list[torch.Tensor], list[Path]]:

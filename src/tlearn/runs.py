@@ -70,12 +70,19 @@ def load_model(run_dir: str | Path):
     spec_path, weights_path = run_dir / MODEL_SPEC_FILE, run_dir / MODEL_FILE
     if not spec_path.is_file() or not weights_path.is_file():
         raise TlearnError(f"{run_dir} is not a finished tlearn run (no {MODEL_SPEC_FILE} / {MODEL_FILE})")
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    prep = spec["preprocessing"]
-    backbone = create_backbone(spec["backbone"], "none", in_chans=prep["in_chans"])
-    model = build_model(
-        backbone, len(spec["classes"]), spec["head"], prep["image_size"], prep["in_chans"], spec["dropout"], spec["head_hidden"]
-    )
-    model.load_state_dict(load_file(str(weights_path)))
+    try:
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        prep = spec["preprocessing"]
+        backbone = create_backbone(spec["backbone"], "none", in_chans=prep["in_chans"])
+        model = build_model(
+            backbone, len(spec["classes"]), spec["head"], prep["image_size"], prep["in_chans"], spec["dropout"], spec["head_hidden"]
+        )
+    except (ValueError, KeyError, TypeError) as err:
+        raise TlearnError(f"{spec_path} is damaged ({type(err).__name__}: {err}); retrain or restore it") from None
+    try:
+        model.load_state_dict(load_file(str(weights_path)))
+    except Exception as err:  # shape/key mismatch or an unreadable file
+        first = str(err).strip().splitlines()[0][:200]
+        raise TlearnError(f"{weights_path} does not fit the model described in {spec_path} ({first})") from None
     model.eval()
     return model, spec

@@ -267,6 +267,11 @@ def resume(run_dir: str | Path) -> RunResult:
     if not checkpoint.is_file():
         raise TlearnError(f"cannot resume {run_dir}: no checkpoint yet (it stopped before finishing an epoch); start it again")
     config = make_config({**read_yaml(run_dir / "config.yaml"), "out": str(run_dir)}, str(run_dir / "config.yaml"))
+    try:  # refuse anything but plain tensors and containers before Lightning touches the file
+        torch.load(str(checkpoint), map_location="cpu", weights_only=True)
+    except Exception as err:
+        first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise TlearnError(f"refusing to load {checkpoint}: not a plain tensor checkpoint ({first})") from None
     return train(config, resume_from=checkpoint)
 
 
