@@ -151,3 +151,42 @@ def test_cifar_is_read_without_running_code(tmp_path):
     with pytest.raises(DataError, match="refusing to load"):
         load_cifar(tmp_path, "cifar10", train=False)
     assert not marker.exists()
+
+
+def test_svhn_mat_files(tmp_path):
+    scipy_io = pytest.importorskip("scipy.io")
+    from tlearn.datasets import load_svhn
+
+    for name, n in (("train_32x32.mat", 20), ("test_32x32.mat", 10)):
+        x = np.random.default_rng(0).integers(0, 255, size=(32, 32, 3, n), dtype=np.uint8)
+        y = (np.arange(n) % 10 + 1).reshape(-1, 1)  # SVHN stores digit 0 as 10
+        scipy_io.savemat(tmp_path / name, {"X": x, "y": y})
+    split = load_svhn(tmp_path, train=True)
+    assert split.images.shape == (20, 3, 32, 32) and split.labels.tolist()[:10] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+
+
+def test_commands_work_on_a_folder_trained_run(tmp_path):
+    """evaluate, predict and export on a run trained from a generated folder dataset."""
+    import subprocess
+    import sys
+
+    from tlearn.export import export_onnx
+    from tlearn.inference import evaluate_run, load_run, predict_images, read_image
+
+    make_folder(tmp_path / "data", counts={"train": 16, "test": 6}, bad_files=0)
+    cfg = make_config({"dataset": "folder", "data_dir": str(tmp_path / "data"), "train_size": None, "val_source": "none",
+                       "backbone": "resnet18", "weights": "none", "image_size": 32, "epochs": 2, "batch_size": 16,
+                       "progress": False, "out": str(tmp_path / "run")})
+    result = train(cfg)
+    run = load_run(result.run_dir)
+    assert run.classes == CLASSES and run.spec["eval_crop_pct"] == pytest.approx(0.875)
+    again = evaluate_run(run)
+    assert again["samples"] == 18 and again["accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    files = sorted((tmp_path / "data" / "test").rglob("*.png"))
+    probabilities = predict_images(run, [read_image(p, 3) for p in files])
+    assert probabilities.shape == (len(files), 3)
+    info = export_onnx(run, tmp_path / "m.onnx")
+    assert info["max_abs_diff"] < 1e-3 and json.loads(info["metadata"]["class_names"]) == CLASSES
+    cli = subprocess.run([sys.executable, "-m", "tlearn.cli", "predict", str(result.run_dir), str(tmp_path / "data" / "test")],
+                         capture_output=True, text=True)
+    assert cli.returncode == 0 and "circle" in cli.stdout

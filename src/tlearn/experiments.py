@@ -24,22 +24,13 @@ def lr_find(config: TrainConfig, out: Path, min_lr: float = 1e-6, max_lr: float 
     """
     from lightning.pytorch.tuner import Tuner
 
-    from .data import build_splits
     from .engine import TransferLearner
-    from .features import plan_cache
     from .reporting import _pyplot
-    from .train import _quiet_lightning, _trainer, cached_inputs, image_inputs, prepare_model
-    from .utils import resolve_device, seed_everything
+    from .train import _quiet_lightning, _trainer, fit_inputs, prepare
 
-    device = resolve_device(config.device)
-    seed_everything(config.seed)
-    splits = build_splits(config.model_copy(update={"val_source": "none"}))
-    model, prep = prepare_model(config, len(splits.classes))
-    resolved = config.model_copy(update={"image_size": prep.image_size, "val_source": "none"})
-    for split in (splits.train, splits.test):
-        split.configure(prep.image_size, model.backbone.info.crop_pct)
-    plan, reason = plan_cache(resolved, model)
-    fit = cached_inputs(resolved, splits, model, prep, plan, device) if plan else image_inputs(resolved, splits, model, prep, reason)
+    prepared = prepare(config.model_copy(update={"val_source": "none"}))
+    resolved, device = prepared.config, prepared.device
+    fit = fit_inputs(prepared)
     out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         _quiet_lightning()

@@ -160,6 +160,42 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
     return FitInputs(TopModel(model, plan.stage_index, config.channels_last), None, train_loader, val_loader, test, cache)
 
 
+@dataclass
+class Prepared:
+    """Everything a run needs before training: device, data splits, model and preprocessing."""
+
+    device: str
+    splits: DataSplits
+    model: TransferModel
+    prep: Preprocessing
+    config: TrainConfig  # with the resolved image size
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Resolve the device, load the splits and build the model (shared by train and lr-find)."""
+    device = resolve_device(config.device)
+    check_backbone_name(config.backbone)  # fail before reading any data
+    seed_everything(config.seed)
+    splits = build_splits(config)
+    model, prep = prepare_model(config, len(splits.classes))
+    for split in (splits.train, splits.val, splits.test):
+        if split is not None:  # file-backed splits decode at the model's size, ImageNet-style
+            split.configure(prep.image_size, model.backbone.info.crop_pct)
+    return Prepared(device, splits, model, prep, config.model_copy(update={"image_size": prep.image_size}))
+
+
+def fit_inputs(p: Prepared) -> FitInputs:
+    """Cached activations when the frozen part allows it exactly, else the plain image path."""
+    plan, reason = plan_cache(p.config, p.model)
+    started = time.perf_counter()
+    if plan:
+        fit = cached_inputs(p.config, p.splits, p.model, p.prep, plan, p.device)
+    else:
+        fit = image_inputs(p.config, p.splits, p.model, p.prep, reason)
+    fit.cache.update(reason=reason, seconds=round(time.perf_counter() - started, 3))
+    return fit
+
+
 def _fit(trainer, learner, fit: FitInputs, ckpt: Optional[str]) -> bool:
     """Run ``trainer.fit``; True when Ctrl-C stopped it.
 
@@ -201,23 +237,13 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
     from .engine import EpochHistory, GradualUnfreeze, TransferLearner
 
     started = time.perf_counter()
-    device = resolve_device(config.device)
-    check_backbone_name(config.backbone)  # fail before reading any data
-    seed_everything(config.seed)
-    splits = build_splits(config)
-    model, prep = prepare_model(config, len(splits.classes))
-    for split in (splits.train, splits.val, splits.test):
-        if split is not None:  # file-backed splits decode at the model's size, ImageNet-style
-            split.configure(prep.image_size, model.backbone.info.crop_pct)
-    resolved = config.model_copy(update={"image_size": prep.image_size})
+    prepared = prepare(config)
+    device, splits, model, prep, resolved = prepared.device, prepared.splits, prepared.model, prepared.prep, prepared.config
     run_dir = new_run_dir(config.out, config.backbone)
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved.model_copy(update={"out": None})))
     atomic_write_json(run_dir / "metrics.json", {"complete": False})
 
-    plan, reason = plan_cache(resolved, model)
-    prepared_at = time.perf_counter()
-    fit = cached_inputs(resolved, splits, model, prep, plan, device) if plan else image_inputs(resolved, splits, model, prep, reason)
-    fit.cache.update(reason=reason, seconds=round(time.perf_counter() - prepared_at, 3))
+    fit = fit_inputs(prepared)
     if config.compile:
         fit.module.compile()  # in place: parameter names and the saved state dict stay the same
     history = EpochHistory(lambda rows: write_metrics_csv(run_dir / "metrics.csv", rows), _generators(fit))
