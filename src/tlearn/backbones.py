@@ -32,6 +32,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 LITE0 = "efficientnet_lite0"
 # Containers whose children are the natural freezing stages (timm blocks/stages, vgg features).
 STAGE_CONTAINERS = ("blocks", "stages", "layers", "features", "trunk_output")
+# torchvision families without a plain CNN trunk (use them through timm instead).
+NO_TRUNK_PREFIXES = ("vit_", "swin", "maxvit", "googlenet", "inception")
 # Names of torchvision classifier parts that follow the trunk.
 TV_HEAD_NAMES = ("fc", "classifier", "avgpool", "dropout", "head", "heads")
 
@@ -133,7 +135,7 @@ def torchvision_names() -> list[str]:
 
 def _torchvision_trunk(name: str, model: nn.Module) -> tuple[Callable, list[str]]:
     """How to run a torchvision classifier up to (not including) its global pooling."""
-    if name.startswith(("vit_", "swin", "maxvit", "googlenet", "inception")):
+    if name.startswith(NO_TRUNK_PREFIXES):
         raise ConfigError(f"torchvision '{name}' has no plain CNN trunk; use it through timm as 'timm/<name>'")
     if name.startswith("densenet"):
         return (lambda m, x: torch.relu(m.features(x))), _stage_names(model, ("classifier",))

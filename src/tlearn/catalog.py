@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .backbones import LITE0, _torchvision_trunk  # noqa: F401  (the trunk rules define what is supported)
+from .backbones import LITE0, NO_TRUNK_PREFIXES
 
 
 @dataclass
@@ -27,8 +27,8 @@ def _torchvision_entries() -> list[CatalogEntry]:
 
     entries = []
     for name in sorted(torchvision.models.list_models(module=torchvision.models)):
-        if name.startswith(("vit_", "swin", "maxvit", "googlenet", "inception")):
-            continue  # no plain CNN trunk: use them through timm
+        if name.startswith(NO_TRUNK_PREFIXES):
+            continue  # create_backbone refuses these: use them through timm
         weights = torchvision.models.get_model_weights(name).DEFAULT
         cache = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
         entries.append(CatalogEntry(name, "torchvision", round(weights.meta["num_params"] / 1e6, 1),

@@ -108,10 +108,7 @@ def train(
     if dry_run:  # tiny sizes, unless given explicitly
         for key, small in {"epochs": 1, "train_size": 64, "test_size": 64, "val_size": 32}.items():
             values[key] = small if values.get(key) is None else values[key]
-    from .config import resolve_config
-
-    chosen = preset if preset or config else "default"
-    cfg = resolve_config(chosen, config, values)
+    cfg = _base_config(preset, config, values.pop("data_dir"), values)
     from .train import train as run_training
 
     result = run_training(cfg)
@@ -220,6 +217,7 @@ def export(
 
 
 def _base_config(preset: Optional[str], config: Optional[Path], data_dir: Optional[str], extra: dict):
+    """preset < config file < options; with neither a preset nor a file, the 'default' preset."""
     from .config import resolve_config
 
     values = {"data_dir": data_dir, **extra}

@@ -22,7 +22,6 @@ PARITY_TOLERANCE = 1e-3
 
 
 def _sample_inputs(run: LoadedRun, n: int = 4) -> torch.Tensor:
-    prep = run.preprocessing
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, run.data_channels, 28, 28), dtype=torch.uint8, generator=generator)
     return run.preprocessor()(images).contiguous()

@@ -6,17 +6,16 @@ image file of any size or mode is classified exactly as the test set was.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from .datasets import IMAGE_SUFFIXES
 from .errors import DataError, TlearnError
 from .transforms import BatchPreprocessor, Preprocessing
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 @dataclass
@@ -146,8 +145,3 @@ def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Opti
     test = build_splits(config).test
     test.configure(run.preprocessing.image_size, run.spec.get("eval_crop_pct") or 0.875)
     return evaluate_split(run.model, run.preprocessor(), test)
-
-
-def metrics_summary(metrics: dict) -> str:
-    """A compact JSON of the headline numbers (for logs and tests)."""
-    return json.dumps({k: metrics[k] for k in ("accuracy", "samples", "macro_f1") if k in metrics})
