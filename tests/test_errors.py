@@ -125,6 +125,11 @@ CASES = [
     ("resume-not-a-run", lambda t, m: ["train", "--resume", str(t)], "not a tlearn run directory"),
     ("resume-with-options", lambda t, m: ["train", "--resume", str(t), "--lr", "0.1"], "--resume uses the run's saved config"),
     ("resume-malicious-checkpoint", lambda t, m: _evil_checkpoint(_run_dir(t, m), t / "pwned") or ["train", "--resume", str(t / "run")], "refusing to load"),
+    ("devices-zero", lambda t, m: [*TRAIN, "--devices", "0"], "invalid value for --devices"),
+    ("strategy-unknown", lambda t, m: [*TRAIN, "--strategy", "fsdp"], "invalid value for --strategy"),
+    ("ddp-batch-uneven", lambda t, m: [*TRAIN, "--devices", "2", "--batch-size", "63"], "does not split evenly over 2 processes"),
+    ("ddp-gradual", lambda t, m: [*TRAIN, "--devices", "2", "--schedule", "gradual"], "cannot run under DDP"),
+    ("lr-find-ddp", lambda t, m: (t / "c.yaml").write_text("devices: 2\n") and ["lr-find", "--config", str(t / "c.yaml")], "runs in one process"),
     ("compare-bad-init", lambda t, m: ["compare", "--init", "imagenet21k"], "--init takes pretrained and/or random"),
 ]
 

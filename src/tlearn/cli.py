@@ -61,7 +61,7 @@ def train(
     normalize: Optional[str] = _opt("weights | imagenet | none ([0, 1] like seed 000).", "--normalize"),
     augment: Optional[str] = _opt("none | seed | digits | randaugment.", "--augment"),
     epochs: Optional[int] = _opt("Training epochs.", "--epochs"),
-    batch_size: Optional[int] = _opt("Batch size.", "--batch-size"),
+    batch_size: Optional[int] = _opt("Images per optimiser step (in total over all DDP processes).", "--batch-size"),
     optimizer: Optional[str] = _opt("adam | adamw | sgd (with momentum).", "--optimizer"),
     lr: Optional[float] = _opt("Learning rate.", "--lr"),
     weight_decay: Optional[float] = _opt("Weight decay.", "--weight-decay"),
@@ -75,6 +75,9 @@ def train(
     device: Optional[Device] = _opt("auto (CUDA, then MPS, then CPU) | cpu | cuda | mps.", "--device"),
     precision: Optional[str] = _opt("32-true | bf16-mixed | 16-mixed.", "--precision"),
     seed: Optional[int] = _opt("Random seed (same seed, same numbers on CPU).", "--seed"),
+    devices: Optional[int] = _opt("Processes (CPU) or GPUs per machine; >1 trains with DDP, --batch-size split across them.", "--devices"),
+    num_nodes: Optional[int] = _opt("Machines taking part in DDP (start each with torchrun or srun).", "--num-nodes"),
+    strategy: Optional[str] = _opt("auto (DDP when --devices x --num-nodes > 1) | ddp.", "--strategy"),
     num_workers: Optional[int] = _opt("Data loader worker processes.", "--num-workers"),
     feature_cache: Optional[str] = _opt("auto (train on cached frozen features whenever exact) | off.", "--feature-cache"),
     cached_views: Optional[int] = _opt("With augmentation and a frozen part: cache K augmented views per image.", "--cached-views"),
@@ -91,7 +94,8 @@ def train(
     Examples:\n
       tlearn train                                  # EfficientNet-Lite0 on 1,000 MNIST digits\n
       tlearn train --preset seed000-vgg16           # seed 000, reproduced\n
-      tlearn train --backbone resnet18 --freeze backbone --epochs 5
+      tlearn train --backbone resnet18 --freeze backbone --epochs 5\n
+      tlearn train --devices 2 --strategy ddp          # two processes (DDP)
     """
     values = {k: v for k, v in locals().items() if k not in ("preset", "config", "no_progress", "dry_run", "resume")}
     if resume is not None:
@@ -118,6 +122,8 @@ def train(
 def _print_summary(result) -> None:
     from rich.console import Console
 
+    if result is None:  # a DDP rank other than 0: rank 0 reports
+        return
     m = result.metrics
     console = Console()
     console.print(

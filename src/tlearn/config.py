@@ -61,7 +61,7 @@ class TrainConfig(BaseModel):
 
     # --- optimisation ---------------------------------------------------------------------
     epochs: int = Field(10, ge=1, le=10000)
-    batch_size: int = Field(64, ge=1, le=65536)
+    batch_size: int = Field(64, ge=1, le=65536, description="Images per optimiser step, in total over all DDP processes.")
     optimizer: Literal["adam", "adamw", "sgd"] = "adamw"
     lr: float = Field(1e-3, gt=0.0, le=10.0)
     weight_decay: float = Field(0.01, ge=0.0, le=10.0)
@@ -78,6 +78,11 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
     seed: int = Field(0, ge=0)
+    devices: int = Field(1, ge=1, le=1024, description="Processes per machine (CPU) or GPUs per machine; more than 1 trains with DDP.")
+    num_nodes: int = Field(1, ge=1, le=1024, description="Machines taking part (DDP across nodes, started by torchrun or SLURM).")
+    strategy: Literal["auto", "ddp"] = Field(
+        "auto", description="auto: one process, or DDP when devices x num_nodes > 1; ddp: DistributedDataParallel."
+    )
     num_workers: Optional[int] = Field(
         None, ge=0, le=64,
         description="Data loader workers; null = auto: 0 (batches are sliced from memory and preprocessed "

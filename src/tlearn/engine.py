@@ -53,14 +53,15 @@ class TransferLearner(pl.LightningModule):
                 f"loss became {loss.item()} at epoch {self.current_epoch + 1}, step {batch_idx + 1}; "
                 "lower --lr or check the data (the last good checkpoint is kept)"
             )
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
-        self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        # sync_dist: under DDP the epoch figures average over every process's batches (a no-op alone).
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int):
         loss, acc, n = self._step(batch, train=False)
-        self.log("val_loss", loss, on_epoch=True, batch_size=n)
-        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=n)
+        self.log("val_loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
 
     def configure_optimizers(self):
         return make_optimizer(self.model, self.config, self.trainer.estimated_stepping_batches, self.groups)

@@ -13,6 +13,7 @@ from typing import Optional
 import torch
 
 from .config import TrainConfig
+from .distributed import check_distributed
 from .errors import TlearnError
 from .utils import atomic_write_text
 
@@ -28,6 +29,7 @@ def lr_find(config: TrainConfig, out: Path, min_lr: float = 1e-6, max_lr: float 
     from .reporting import _pyplot
     from .train import _quiet_lightning, _trainer, fit_inputs, prepare
 
+    check_distributed(config, "lr-find")
     prepared = prepare(config.model_copy(update={"val_source": "none"}))
     resolved, device = prepared.config, prepared.device
     fit = fit_inputs(prepared)
@@ -59,6 +61,7 @@ def compare(base: TrainConfig, backbones: list[str], inits: list[str], train_siz
     """
     from .train import train
 
+    check_distributed(base, "compare")
     rows = []
     grid = list(itertools.product(backbones, inits, freezes, train_sizes))
     for i, (backbone, init, freeze, size) in enumerate(grid, 1):

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from .backbones import check_backbone_name, create_backbone
 from .config import TrainConfig, config_to_yaml
 from .data import DataSplits, build_splits
+from .distributed import check_distributed, follower_run_dir, launch_rank, per_process_batch, share_run_dir, trainer_options
 from .evaluation import batched_inference, classification_metrics
 from .features import CachePlan, TopModel, extract, plan_cache
 from .model import TransferModel, build_model
@@ -61,7 +62,7 @@ def make_loaders(config: TrainConfig, splits: DataSplits) -> tuple[DataLoader, O
     transform = randaugment_transform(config.seed) if config.augment == "randaugment" else None
     generator = torch.Generator().manual_seed(config.seed)
     workers = config.num_workers if config.num_workers is not None else auto_workers(config.augment)
-    common = {"batch_size": config.batch_size, "num_workers": workers, "persistent_workers": workers > 0}
+    common = {"batch_size": per_process_batch(config), "num_workers": workers, "persistent_workers": workers > 0}
     train = DataLoader(splits.train.dataset(True, transform), shuffle=True, generator=generator, **common)
     val = DataLoader(splits.val.dataset(False), shuffle=False, **common) if splits.val is not None else None
     return train, val
@@ -92,28 +93,33 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen BatchNorm, on purpose
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")  # --val-source none, on purpose
 
 
 def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
     import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     monitor = "val_acc" if config.val_source != "none" else None
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True, save_top_k=1
     )
-    return pl.Trainer(
-        accelerator=ACCELERATORS[device],
-        devices=1,
-        precision=config.precision,
-        max_epochs=config.epochs,
-        logger=False,
-        callbacks=[checkpoint, *callbacks],
-        enable_progress_bar=config.progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        deterministic=False,
-    )
+    try:
+        return pl.Trainer(
+            accelerator=ACCELERATORS[device],
+            **trainer_options(config),
+            precision=config.precision,
+            max_epochs=config.epochs,
+            logger=False,
+            callbacks=[checkpoint, *callbacks],
+            enable_progress_bar=config.progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=False,
+        )
+    except MisconfigurationException as err:  # e.g. --devices 4 on a machine with 2 GPUs
+        raise TlearnError(f"cannot set up training on {config.devices} {device} device(s): {str(err).splitlines()[0]}") from None
 
 
 @dataclass
@@ -131,7 +137,8 @@ class FitInputs:
 def image_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel, prep: Preprocessing, reason: str) -> FitInputs:
     """The plain path: every epoch runs the whole network on freshly preprocessed images."""
     train_loader, val_loader = make_loaders(config, splits)
-    preprocessor = BatchPreprocessor(prep, config.augment, config.seed)
+    # Under DDP each rank draws its own augmentations (its shard of images differs anyway).
+    preprocessor = BatchPreprocessor(prep, config.augment, config.seed + launch_rank(config))
     return FitInputs(model, preprocessor, train_loader, val_loader, splits.test, {"used": False, "reason": reason})
 
 
@@ -146,13 +153,13 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
         views = train.shape[0]
         dataset = TensorDataset(train.flatten(0, 1), labels.repeat(views))
         sampler = RandomSampler(dataset, num_samples=len(labels), generator=generator)
-        train_loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler)
+        train_loader = DataLoader(dataset, batch_size=per_process_batch(config), sampler=sampler)
     else:
-        train_loader = DataLoader(TensorDataset(train, labels), batch_size=config.batch_size, shuffle=True, generator=generator)
+        train_loader = DataLoader(TensorDataset(train, labels), batch_size=per_process_batch(config), shuffle=True, generator=generator)
     val_loader = None
     if splits.val is not None:
         val = extract(model, prep, plan, splits.val, device, config.cache_dir)
-        val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=config.batch_size)
+        val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=per_process_batch(config))
     test = extract(model, prep, plan, splits.test, device, config.cache_dir)
     model.cpu()
     cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "pooled": plan.pooled,
@@ -229,19 +236,32 @@ def _generators(fit: FitInputs) -> dict[str, torch.Generator]:
     return found
 
 
-def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
+def _start_run(config: TrainConfig, resolved: TrainConfig, main: bool) -> Path:
+    """Rank 0 creates the run directory and marks it incomplete; other ranks only learn its name."""
+    if not main:
+        return follower_run_dir(config)
+    run_dir = new_run_dir(config.out, config.backbone)
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved.model_copy(update={"out": None})))
+    atomic_write_json(run_dir / "metrics.json", {"complete": False})
+    share_run_dir(run_dir)
+    return run_dir
+
+
+def train(config: TrainConfig, resume_from: Optional[Path] = None) -> Optional[RunResult]:
     """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`.
 
     ``resume_from``: a Lightning checkpoint of this run (see :func:`resume`) to continue from.
+    Under DDP every rank calls this; rank 0 evaluates, writes and returns the result, the other
+    ranks return ``None`` once training ends.
     """
     from .engine import EpochHistory, GradualUnfreeze, TransferLearner
 
     started = time.perf_counter()
+    check_distributed(config)
+    main = launch_rank(config) == 0
     prepared = prepare(config)
     device, splits, model, prep, resolved = prepared.device, prepared.splits, prepared.model, prepared.prep, prepared.config
-    run_dir = new_run_dir(config.out, config.backbone)
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(resolved.model_copy(update={"out": None})))
-    atomic_write_json(run_dir / "metrics.json", {"complete": False})
+    run_dir = _start_run(config, resolved, main)
 
     fit = fit_inputs(prepared)
     if config.compile:
@@ -255,13 +275,17 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
         model.freeze("backbone")
         callbacks.append(GradualUnfreeze(model, config.freeze, config.unfreeze_at))
     learner = TransferLearner(fit.module, fit.preprocessor, resolved, groups)
+    threads = torch.get_num_threads()  # Lightning lowers it per DDP process on the CPU
     with warnings.catch_warnings():
         _quiet_lightning()
         trainer = _trainer(config, run_dir, device, callbacks)
         fit_started = time.perf_counter()
         ckpt = str(resume_from) if resume_from else None
         interrupted = _fit(trainer, learner, fit, ckpt)
+    torch.set_num_threads(threads)
     train_seconds = time.perf_counter() - fit_started
+    if not trainer.is_global_zero:
+        return None
     if interrupted:
         atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": len(history.rows)})
         raise TrainingInterrupted(
@@ -272,7 +296,7 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> RunResult:
     test, test_logits = _evaluate(fit, splits, prep, device, config)
     metrics = _final_metrics(config, splits, history.rows, test, device, prep)
     metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
-    metrics.update(feature_cache=fit.cache, resumed=resume_from is not None)
+    metrics.update(feature_cache=fit.cache, resumed=resume_from is not None, processes=trainer.world_size)
     _write_outputs(run_dir, model, config, prep, splits, history.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
     grid = misclassified_grid(splits.test, test_logits)

@@ -1,0 +1,105 @@
+"""Several processes (DDP through Lightning): who writes, where, and with which batch size.
+
+Every rank runs the whole of :func:`tlearn.train`: Lightning's script launcher starts the other
+local ranks by running the same command again with ``LOCAL_RANK`` set, and torchrun or SLURM
+start each rank themselves. So each rank loads the data, builds the model and, with a frozen
+part, reads the activations that rank 0 already stored in the disk feature cache (or computes
+them when it started at the same time). Lightning shards the training batches with a
+``DistributedSampler`` and all-reduces the gradients; tlearn makes sure that only rank 0 writes
+the run directory and that the optimisation does not depend on the number of processes:
+``batch_size`` is the total batch of one step, split evenly across the processes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+# Rank 0 names its run directory here before Lightning launches the other local ranks; they
+# inherit the environment and so write their (few) files into the same run.
+RUN_DIR_ENV = "TLEARN_RUN_DIR"
+
+
+def world_size(config: Any) -> int:
+    """Processes taking part: ``devices`` per machine times ``num_nodes`` machines."""
+    return config.devices * config.num_nodes
+
+
+def is_distributed(config: Any) -> bool:
+    """True when training runs under DDP (asked for, or more than one process)."""
+    return config.strategy == "ddp" or world_size(config) > 1
+
+
+def check_distributed(config: Any, command: str = "train") -> None:
+    """Refuse settings that DDP cannot honour, with what to do instead."""
+    if not is_distributed(config):
+        return
+    processes = world_size(config)
+    if command != "train":
+        raise ConfigError(f"tlearn {command} runs in one process; drop --devices/--num-nodes/--strategy")
+    if config.batch_size % processes:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} does not split evenly over {processes} processes "
+            f"(it is the total batch of one step); use a multiple of {processes}"
+        )
+    if config.schedule == "gradual":
+        # DDP registers the trainable parameters once, when it wraps the model: parameters
+        # unfrozen later would never be synchronised and the ranks would drift apart.
+        raise ConfigError("--schedule gradual cannot run under DDP (parameters unfrozen mid-run are not synchronised); use one process")
+
+
+def per_process_batch(config: Any) -> int:
+    """The batch each process draws, so that one step still sees ``batch_size`` images in all."""
+    return config.batch_size // world_size(config) if is_distributed(config) else config.batch_size
+
+
+def launch_rank(config: Any) -> int:
+    """This process's global rank, as its launcher announced it in the environment (0 alone).
+
+    Read before Lightning sets up the process group, because rank 0 alone creates the run
+    directory. torchrun sets ``RANK``; SLURM ``SLURM_PROCID``; Lightning's own launcher
+    ``NODE_RANK`` and ``LOCAL_RANK``.
+    """
+    if not is_distributed(config):
+        return 0
+
+    def number(name: str) -> int:
+        try:
+            return int(os.environ.get(name, "0"))
+        except ValueError:
+            return 0
+
+    if "RANK" in os.environ:
+        return number("RANK")
+    if number("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ:
+        return number("SLURM_PROCID")
+    return number("NODE_RANK") * config.devices + number("LOCAL_RANK")
+
+
+def share_run_dir(run_dir: Path) -> None:
+    """Let the ranks Lightning launches from this process find rank 0's run directory."""
+    os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+
+
+def follower_run_dir(config: Any) -> Path:
+    """The run directory seen by a rank other than 0; never created by it.
+
+    Lightning broadcasts rank 0's checkpoint folder to every rank, so for ranks started by
+    torchrun or SLURM (which do not know rank 0's timestamped name) any placeholder works.
+    """
+    shared = os.environ.get(RUN_DIR_ENV)
+    if shared:
+        return Path(shared)
+    return Path(config.out).expanduser() if config.out else Path("runs") / ".rank-placeholder"
+
+
+def trainer_options(config: Any) -> dict:
+    """``pl.Trainer`` keyword arguments for the process layout in ``config``."""
+    if not is_distributed(config):
+        return {"devices": 1}
+    # The DistributedSampler Lightning inserts shuffles with PL_GLOBAL_SEED: tie it to --seed.
+    os.environ["PL_GLOBAL_SEED"] = str(config.seed)
+    return {"devices": config.devices, "num_nodes": config.num_nodes, "strategy": "ddp"}

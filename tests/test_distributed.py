@@ -1,0 +1,104 @@
+"""DDP: process layout rules, and two real CPU processes (gloo) against one on MNIST."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tlearn.config import TrainConfig
+from tlearn.distributed import check_distributed, launch_rank, per_process_batch, trainer_options
+from tlearn.errors import ConfigError
+
+RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "TLEARN_RUN_DIR")
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in RANK_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_batch_is_split_across_processes():
+    assert per_process_batch(TrainConfig(batch_size=64)) == 64
+    assert per_process_batch(TrainConfig(batch_size=64, devices=2)) == 32
+    assert per_process_batch(TrainConfig(batch_size=64, devices=2, num_nodes=2)) == 16
+    with pytest.raises(ConfigError, match="does not split evenly over 4 processes"):
+        check_distributed(TrainConfig(batch_size=30, devices=2, num_nodes=2))
+
+
+def test_single_process_ignores_launcher_environment(clean_env):
+    clean_env.setenv("RANK", "3")  # e.g. left over from an outer job: one-process runs never read it
+    assert launch_rank(TrainConfig()) == 0
+    assert trainer_options(TrainConfig()) == {"devices": 1}
+
+
+@pytest.mark.parametrize("env, rank", [
+    ({}, 0),
+    ({"LOCAL_RANK": "1"}, 1),  # Lightning's launcher, second process on the first machine
+    ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, 2),  # first process on the second machine
+    ({"RANK": "0", "LOCAL_RANK": "0"}, 0),  # torchrun
+    ({"RANK": "5", "LOCAL_RANK": "1"}, 5),
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "3"}, 3),
+    ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "LOCAL_RANK": "0"}, 0),  # a plain one-task SLURM job
+])
+def test_launch_rank_reads_each_launcher(clean_env, env, rank):
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    assert launch_rank(TrainConfig(devices=2, num_nodes=2, batch_size=64)) == rank
+
+
+def test_ddp_options_tie_the_sampler_seed(clean_env):
+    clean_env.delenv("PL_GLOBAL_SEED", raising=False)
+    options = trainer_options(TrainConfig(devices=2, seed=7))
+    assert options == {"devices": 2, "num_nodes": 1, "strategy": "ddp"}
+    assert os.environ["PL_GLOBAL_SEED"] == "7"
+
+
+def test_gradual_unfreezing_is_refused_under_ddp():
+    with pytest.raises(ConfigError, match="cannot run under DDP"):
+        check_distributed(TrainConfig(devices=2, schedule="gradual"))
+    check_distributed(TrainConfig(schedule="gradual"))  # fine in one process
+
+
+def _train(root: Path, cwd: Path, out: str, *extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in RANK_VARS and k != "OMP_NUM_THREADS"}
+    env.update(TLEARN_DATA_DIR=str(root), PYTHONWARNINGS="ignore")
+    args = [sys.executable, "-m", "tlearn.cli", "train", "--no-progress", "--out", out, *extra]
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    return json.loads((cwd / out / "metrics.json").read_text())
+
+
+FINE_TUNE = ["--train-size", "1000", "--test-size", "2000", "--val-source", "none", "--epochs", "6", "--image-size", "48"]
+
+
+def test_two_cpu_processes_reach_single_process_accuracy(mnist_root, tmp_path):
+    """EfficientNet-Lite0 fully fine-tuned on 1,000 MNIST digits, tested on 2,000, seed 0."""
+    single = _train(mnist_root, tmp_path, "one", *FINE_TUNE)
+    ddp = _train(mnist_root, tmp_path, "two", *FINE_TUNE, "--devices", "2", "--strategy", "ddp")
+    assert single["processes"] == 1 and ddp["processes"] == 2
+    assert ddp["complete"] and ddp["test_samples"] == 2000
+    assert ddp["test_accuracy"] >= single["test_accuracy"] - 0.005, (ddp["test_accuracy"], single["test_accuracy"])
+    assert len(ddp["history"]) == 6
+    # One run directory, written once: no second timestamped run from the other rank.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    assert (tmp_path / "two" / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "two" / "report.html").is_file()
+
+
+def test_feature_cache_under_ddp(mnist_root, tmp_path):
+    """Frozen backbone: rank 0 stores the activations, the launched rank reads the same files."""
+    cache = tmp_path / "cache"
+    metrics = _train(mnist_root, tmp_path, "run", "--freeze", "backbone", "--augment", "none", "--train-size", "500",
+                     "--test-size", "500", "--val-size", "200", "--epochs", "8", "--image-size", "48",
+                     "--devices", "2", "--cache-dir", str(cache))
+    assert metrics["feature_cache"]["used"] and metrics["processes"] == 2
+    assert len(list(cache.glob("*.safetensors"))) == 3  # train, val, test: one file each, shared by both ranks
+    assert metrics["test_accuracy"] > 0.7
