@@ -68,3 +68,66 @@ def test_stagewise_forward_matches_for_sequential_cnns():
         with torch.no_grad():
             k = len(backbone.stages) // 2
             torch.testing.assert_close(backbone.forward_from(backbone.forward_until(x, k), k), backbone(x))
+
+
+def _randomise_bn(module):
+    gen = torch.Generator().manual_seed(0)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.3)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen) * 0.2)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "resnet18", "mobilenet_v3_small"])
+def test_batchnorm_folding_keeps_the_features(name):
+    from tlearn.evaluation import fold_batchnorm, folded_copy
+    from tlearn.features import FrozenPart
+    from tlearn.transforms import BatchPreprocessor, make_preprocessing
+
+    model = build_model(create_backbone(name, "imagenet" if name == "efficientnet_lite0" else "none"), 10, "linear", 64, 3)
+    _randomise_bn(model)
+    frozen = FrozenPart(model, -1, pooled=True).eval()
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    prep = BatchPreprocessor(make_preprocessing(64, 3, "imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)))
+    fast = folded_copy(frozen, prep(images))
+    assert fast is not frozen and sum(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()) < \
+        sum(isinstance(m, torch.nn.BatchNorm2d) for m in frozen.modules())
+    with torch.no_grad():
+        x = prep(images)
+        torch.testing.assert_close(fast(x), frozen(x), rtol=1e-4, atol=1e-4)
+    assert fold_batchnorm(torch.nn.Linear(2, 2)) == 0
+
+
+def test_folding_is_refused_when_the_order_lies():
+    """A norm declared after its conv but applied before it must not be folded into it."""
+    from tlearn.evaluation import folded_copy
+    from tlearn.transforms import BatchPreprocessor, make_preprocessing
+
+    class PreNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return self.conv(self.bn(x))
+
+    net = PreNorm()
+    _randomise_bn(net)
+    net.eval()
+    prep = BatchPreprocessor(make_preprocessing(16, 3, "none", (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    images = torch.randint(0, 256, (4, 1, 28, 28), dtype=torch.uint8)
+    assert folded_copy(net, prep(images)) is net
+
+
+def test_cached_views_leave_the_head_in_training_mode(tiny_mnist, tmp_path):
+    """Extraction switches the shared modules to eval; training must get them back in train mode."""
+    from tlearn.train import fit_inputs, prepare
+
+    cfg = make_config({**BASE, "data_dir": str(tiny_mnist), "cache_dir": str(tmp_path / "c"), "freeze": "backbone",
+                       "augment": "digits", "cached_views": 2})
+    prepared = prepare(cfg)
+    fit = fit_inputs(prepared)
+    assert fit.cache["used"] and fit.module.training and prepared.model.head.training

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 from contextlib import nullcontext
 from typing import Optional
 
@@ -18,6 +20,10 @@ def inference_batch_size(device: str | torch.device) -> int:
     return 64 if torch.device(device).type == "cpu" else 512
 
 
+# Folding BatchNorm into convolutions only pays for its copy of the model on larger inputs.
+FOLD_MIN_SAMPLES = 256
+
+
 @torch.inference_mode()
 def batched_inference(
     model: nn.Module,
@@ -29,22 +35,74 @@ def batched_inference(
 ) -> torch.Tensor:
     """Model outputs (float32, on CPU) for a split's images (or a tensor), in batches.
 
-    ``preprocessor=None`` feeds the tensors as they are (cached activations).
+    ``preprocessor=None`` feeds the tensors as they are (cached activations). For 256 samples
+    or more it runs a BatchNorm-folded copy of the model when that copy checks out (see
+    :func:`folded_copy`); ``model`` itself is never changed.
     """
     was_training = model.training
     model.eval()
     device = torch.device(device)
     batch_size = batch_size or inference_batch_size(device)
+    batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
+    inputs = (preprocessor(batch.to(device, non_blocking=True), train=False) if preprocessor is not None
+              else batch.to(device, non_blocking=True) for batch in batches)
+    first = next(inputs, None)
+    runner = folded_copy(model, first[:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
     outputs = []
     autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
     with autocast:
-        batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
-        for batch in batches:
-            batch = batch.to(device, non_blocking=True)
-            inputs = preprocessor(batch, train=False) if preprocessor is not None else batch
-            outputs.append(model(inputs).float().cpu())
+        for batch in itertools.chain([first] if first is not None else [], inputs):
+            outputs.append(runner(batch).float().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm into the convolution just before it, in place; returns the count.
+
+    ``BN(conv(x))`` with fixed statistics is one affine map per channel, so it can be merged
+    into the convolution's weights and bias: one pass over the activations less per layer.
+    "Just before" means the previous sibling in the module's child order, which is how
+    torchvision and timm declare their conv-BN pairs; :func:`folded_copy` checks the result
+    against the original network and discards it if they disagree.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    count = 0
+    children = list(module.named_children())
+    for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+        if (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.running_mean is not None
+                and conv.out_channels == bn.num_features):
+            weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                                bn.weight, bn.bias)
+            conv.weight, conv.bias = weight, bias
+            # timm's BatchNormAct2d also holds the activation (and dropout) that follow the norm.
+            rest = [m for m in (getattr(bn, "drop", None), getattr(bn, "act", None)) if isinstance(m, nn.Module)]
+            setattr(module, bn_name, nn.Sequential(*rest) if rest else nn.Identity())
+            count += 1
+    for _, child in children:
+        count += fold_batchnorm(child)
+    return count
+
+
+@torch.inference_mode()
+def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
+    """An eval-mode copy of ``model`` with BatchNorm folded in, if it gives the same outputs; else ``model``.
+
+    Folding makes CNN inference about 1.3-1.6x faster on the CPU. The copy must match the
+    original on ``probe`` (a few real inputs) to float rounding, 1e-4 of the outputs' scale.
+    """
+    if not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        return model
+    fast = copy.deepcopy(model).eval()
+    if fold_batchnorm(fast) == 0:
+        return model
+    was_training = model.training
+    model.eval()
+    reference, candidate = model(probe).float(), fast(probe).float()
+    model.train(was_training)  # modules shared with a trainable top keep their mode
+    scale = reference.abs().max().item() or 1.0
+    return fast if (reference - candidate).abs().max().item() <= 1e-4 * scale else model
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:

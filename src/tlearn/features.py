@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,9 @@ import torch
 from torch import nn
 
 from .data import default_cache_dir
-from .evaluation import batched_inference, inference_batch_size
+from .evaluation import batched_inference, folded_copy, inference_batch_size
 from .model import TransferModel
 from .transforms import BatchPreprocessor
-from .utils import atomic_write_bytes
 
 WHOLE_BACKBONE = "backbone"
 CACHE_FORMAT = 1
@@ -146,8 +146,11 @@ def extract(
         if augment is None:
             outputs.append(batched_inference(frozen, preprocessor, split, batch_size, device))
         else:
-            outputs.append(_augmented_view(frozen, augment, split, batch_size, device))
-    features = torch.stack(outputs)
+            probe = preprocessor(next(iter(split.batches(8))).to(device))
+            outputs.append(_augmented_view(folded_copy(frozen, probe), augment, split, batch_size, device))
+    # One view: a view of the tensor, not a stacked copy (the 60k-image cache is large).
+    features = outputs[0].unsqueeze(0) if views == 1 else torch.stack(outputs)
+    del outputs
     _store(path, features)
     stats.append({"images": len(split), "views": views, "hit": False, "seconds": round(time.perf_counter() - started, 3)})
     return features if augment is not None else features[0]
@@ -155,19 +158,25 @@ def extract(
 
 @torch.inference_mode()
 def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, split, batch_size: Optional[int], device: str) -> torch.Tensor:
+    was_training = frozen.training
     frozen.eval()
     batch_size = batch_size or inference_batch_size(device)
     chunks = []
     for images in split.batches(batch_size):
         batch = images.to(device)
         chunks.append(frozen(augment(batch, train=True)).float().cpu())
+    frozen.train(was_training)  # dropout in the trainable top must stay on for training
     return torch.cat(chunks)
 
 
 def _store(path: Path, features: torch.Tensor) -> None:
-    from safetensors.torch import save
+    """Write the activations atomically, streaming to a temporary file (no second copy in memory)."""
+    from safetensors.torch import save_file
 
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        atomic_write_bytes(path, save({"features": features.contiguous()}))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"features": features.contiguous()}, str(tmp))
+        os.replace(tmp, path)
     except OSError:
-        pass  # a read-only or full cache dir only costs the reuse, never the run
+        tmp.unlink(missing_ok=True)  # a read-only or full cache dir only costs the reuse, never the run
