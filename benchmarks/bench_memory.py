@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_dir, run_cli, write_result  # noqa: E402
+from common import RESULTS, data_dir, run_cli, write_result  # noqa: E402
 
 CASES = {
     "default": ["--preset", "default"],
@@ -38,8 +38,11 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--case":
         print(json.dumps(measure(sys.argv[2])))
         return
-    results = {}
-    for case in CASES:
+    # --only a,b: re-measure some cases and keep the others' last results.
+    only = sys.argv[2].split(",") if len(sys.argv) == 3 and sys.argv[1] == "--only" else list(CASES)
+    previous = RESULTS / "memory.json"
+    results = json.loads(previous.read_text())["cases"] if previous.is_file() and only != list(CASES) else {}
+    for case in only:
         proc = subprocess.run([sys.executable, __file__, "--case", case], capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-2000:])

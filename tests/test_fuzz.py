@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tlearn.cli import app
 from tlearn.config import read_yaml, resolve_config
 from tlearn.data import load_mnist
+from tlearn.distributed import check_distributed
 from tlearn.datasets import read_csv_dataset
 from tlearn.errors import TlearnError
 from tlearn.inference import read_image
@@ -91,7 +92,7 @@ def _check_yaml(tmp_path, text):
     path = tmp_path / "c.yaml"
     path.write_text(text, encoding="utf-8")
     try:
-        resolve_config(None, path, None)
+        check_distributed(resolve_config(None, path, None))
     except TlearnError:
         pass
 
@@ -99,7 +100,8 @@ def _check_yaml(tmp_path, text):
 COMMAND = typer.main.get_command(app)
 WORDS = ["train", "evaluate", "predict", "export", "presets", "compare", "lr-find", "backbones", "--lr", "--epochs", "--freeze",
          "until:layer3", "--preset", "default", "--augment", "digits", "-1", "nan", "0", "1e9", "--image-size", "--format",
-         "onnx", "--help", "--debug", "--top-k", "x", "", "--batch-size", "--in-chans", "3", "--device", "mps", "--resume"]
+         "onnx", "--help", "--debug", "--top-k", "x", "", "--batch-size", "--in-chans", "3", "--device", "mps", "--resume",
+         "--devices", "--num-nodes", "--strategy", "ddp", "2"]
 
 
 def _check_argv(argv):
@@ -117,7 +119,7 @@ def _check_argv(argv):
         options = {k: (v.value if hasattr(v, "value") else v) for k, v in sub_ctx.params.items()
                    if k not in ("preset", "config", "no_progress", "dry_run", "resume", "compile", "channels_last")}
         try:
-            resolve_config("default", None, options)
+            check_distributed(resolve_config("default", None, options))
         except TlearnError:
             pass
 
@@ -143,7 +145,7 @@ def test_csv_reader(tmp_path_factory, text):
 
 
 @FUZZ
-@given(text=st.one_of(st.text(max_size=300), st.dictionaries(st.sampled_from(["lr", "epochs", "freeze", "backbone", "augment", "x", "seed"]),
+@given(text=st.one_of(st.text(max_size=300), st.dictionaries(st.sampled_from(["lr", "epochs", "freeze", "backbone", "augment", "x", "seed", "devices", "strategy"]),
        st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=10), st.none(), st.booleans()), max_size=5).map(
            lambda d: "\n".join(f"{k}: {v!r}" for k, v in d.items()))))
 def test_yaml_reader(tmp_path_factory, text):
