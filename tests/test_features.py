@@ -29,6 +29,19 @@ def test_cache_gives_the_same_numbers_as_recomputing(freeze, tiny_mnist, tmp_pat
         assert a["val_acc"] == b["val_acc"]
 
 
+def test_folded_extraction_matches_recomputing(tiny_mnist, tmp_path, monkeypatch):
+    """Large splits are extracted by a BatchNorm-folded copy: same predictions, losses to rounding."""
+    import tlearn.evaluation
+
+    monkeypatch.setattr(tlearn.evaluation, "FOLD_MIN_SAMPLES", 1)  # fold even the tiny test splits
+    off = _run(tiny_mnist, tmp_path, "off", freeze="backbone", feature_cache="off")
+    on = _run(tiny_mnist, tmp_path, "on", freeze="backbone")
+    assert on["feature_cache"]["used"] and on["test_accuracy"] == off["test_accuracy"]
+    for a, b in zip(on["history"], off["history"]):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+        assert a["val_acc"] == b["val_acc"]
+
+
 def test_second_run_reuses_the_disk_cache(tiny_mnist, tmp_path):
     first = _run(tiny_mnist, tmp_path, "a", freeze="backbone")
     second = _run(tiny_mnist, tmp_path, "b", freeze="backbone")

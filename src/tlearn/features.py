@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .data import default_cache_dir
+from . import evaluation
 from .evaluation import batched_inference, folded_copy, inference_batch_size
 from .model import TransferModel
 from .transforms import BatchPreprocessor
@@ -41,6 +42,8 @@ class CachePlan:
     views: int = 1  # >1: K augmented views per training image (an explicit approximation)
     pooled: bool = False  # linear head: store the pooled vector, not the whole feature map
     stats: dict = field(default_factory=dict)
+    # What computes the activations: a BatchNorm-folded copy of the frozen part, built on first use.
+    runner: Optional[nn.Module] = None
 
 
 def plan_cache(config, model: TransferModel) -> tuple[Optional[CachePlan], str]:
@@ -141,13 +144,17 @@ def extract(
         except Exception:  # a damaged cache file is recomputed, never trusted
             path.unlink(missing_ok=True)
     preprocessor = BatchPreprocessor(prep)
+    runner = frozen
+    if len(split) >= evaluation.FOLD_MIN_SAMPLES:
+        if plan.runner is None:  # folded once, shared by the train, val and test splits
+            plan.runner = folded_copy(frozen, preprocessor(next(iter(split.batches(8))).to(device)))
+        runner = plan.runner
     outputs = []
     for _ in range(views):
         if augment is None:
-            outputs.append(batched_inference(frozen, preprocessor, split, batch_size, device))
+            outputs.append(batched_inference(runner, preprocessor, split, batch_size, device))
         else:
-            probe = preprocessor(next(iter(split.batches(8))).to(device))
-            outputs.append(_augmented_view(folded_copy(frozen, probe), augment, split, batch_size, device))
+            outputs.append(_augmented_view(runner, augment, split, batch_size, device))
     # One view: a view of the tensor, not a stacked copy (the 60k-image cache is large).
     features = outputs[0].unsqueeze(0) if views == 1 else torch.stack(outputs)
     del outputs

@@ -159,8 +159,12 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
     val_loader = None
     if splits.val is not None:
         val = extract(model, prep, plan, splits.val, device, config.cache_dir)
-        val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=per_process_batch(config))
+        # Validation only averages over samples, so its batch size changes no number; when only
+        # the head is left to run, a large one saves most of the per-step loop overhead.
+        val_batch = max(512, per_process_batch(config)) if plan.stage_index < 0 else per_process_batch(config)
+        val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=val_batch)
     test = extract(model, prep, plan, splits.test, device, config.cache_dir)
+    plan.runner = None  # the folded copy is no longer needed
     model.cpu()
     cache = {"used": True, "boundary": plan.boundary, "views": plan.views, "pooled": plan.pooled,
              "feature_shape": list(test.shape[1:]), "splits": plan.stats.get("splits", [])}
