@@ -14,7 +14,8 @@ from tlearn.config import TrainConfig
 from tlearn.distributed import check_distributed, launch_rank, per_process_batch, trainer_options
 from tlearn.errors import ConfigError
 
-RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "TLEARN_RUN_DIR")
+RANK_VARS = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "TLEARN_RUN_DIR", "MASTER_ADDR",
+             "TORCHELASTIC_RUN_ID", "WORLD_SIZE")
 
 
 @pytest.fixture
@@ -46,6 +47,7 @@ def test_single_process_ignores_launcher_environment(clean_env):
     ({"RANK": "5", "LOCAL_RANK": "1"}, 5),
     ({"SLURM_NTASKS": "4", "SLURM_PROCID": "3"}, 3),
     ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "LOCAL_RANK": "0"}, 0),  # a plain one-task SLURM job
+    ({"SLURM_NTASKS": "2", "SLURM_PROCID": "0", "LOCAL_RANK": "1"}, 1),  # Lightning's launcher inside interactive SLURM
 ])
 def test_launch_rank_reads_each_launcher(clean_env, env, rank):
     for name, value in env.items():
@@ -56,8 +58,38 @@ def test_launch_rank_reads_each_launcher(clean_env, env, rank):
 def test_ddp_options_tie_the_sampler_seed(clean_env):
     clean_env.delenv("PL_GLOBAL_SEED", raising=False)
     options = trainer_options(TrainConfig(devices=2, seed=7))
-    assert options == {"devices": 2, "num_nodes": 1, "strategy": "ddp"}
+    assert options == {"devices": 2, "num_nodes": 1, "strategy": "ddp", "sync_batchnorm": False}
     assert os.environ["PL_GLOBAL_SEED"] == "7"
+    assert trainer_options(TrainConfig(devices=2), "cuda")["sync_batchnorm"] is True  # no CPU SyncBatchNorm in torch
+
+
+def test_a_launcher_with_more_processes_than_asked_for_is_refused(clean_env):
+    clean_env.setenv("WORLD_SIZE", "4")  # e.g. torchrun --nproc-per-node 4 without --devices 4
+    with pytest.raises(ConfigError, match="started 4 processes"):
+        check_distributed(TrainConfig())
+    check_distributed(TrainConfig(devices=4))
+
+
+def test_views_sampler_draws_one_epoch_of_images_and_is_wrapped_not_replaced():
+    """K cached views: an epoch is N draws of the N x K (image, view) pairs, also under DDP."""
+    import torch
+    from torch.utils.data import RandomSampler
+
+    from tlearn.data import EpochSubsetSampler
+
+    sampler = EpochSubsetSampler(30, 10, torch.Generator().manual_seed(0))
+    reference = RandomSampler(range(30), num_samples=10, generator=torch.Generator().manual_seed(0))
+    assert list(sampler) == list(reference)  # same draws as before, so single-process runs are unchanged
+    assert len(sampler) == 10 and len(set(sampler)) == 10
+    assert not isinstance(sampler, RandomSampler)  # Lightning would replace it by a full-dataset DistributedSampler
+
+
+def test_several_machines_need_a_launcher(clean_env):
+    config = TrainConfig(devices=2, num_nodes=2)
+    with pytest.raises(ConfigError, match="needs a launcher on every machine"):
+        check_distributed(config)
+    clean_env.setenv("SLURM_NTASKS", "4")
+    check_distributed(config)
 
 
 def test_gradual_unfreezing_is_refused_under_ddp():

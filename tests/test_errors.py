@@ -129,6 +129,7 @@ CASES = [
     ("strategy-unknown", lambda t, m: [*TRAIN, "--strategy", "fsdp"], "invalid value for --strategy"),
     ("ddp-batch-uneven", lambda t, m: [*TRAIN, "--devices", "2", "--batch-size", "63"], "does not split evenly over 2 processes"),
     ("ddp-gradual", lambda t, m: [*TRAIN, "--devices", "2", "--schedule", "gradual"], "cannot run under DDP"),
+    ("ddp-nodes-without-launcher", lambda t, m: [*TRAIN, "--num-nodes", "2"], "needs a launcher on every machine"),
     ("lr-find-ddp", lambda t, m: (t / "c.yaml").write_text("devices: 2\n") and ["lr-find", "--config", str(t / "c.yaml")], "runs in one process"),
     ("compare-bad-init", lambda t, m: ["compare", "--init", "imagenet21k"], "--init takes pretrained and/or random"),
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from .errors import DataError
 
@@ -262,3 +262,21 @@ def build_splits(config) -> DataSplits:
     elif config.val_source == "test":
         val = test
     return DataSplits(train_pool.subset(train_idx), val, test, config.val_source)
+
+
+class EpochSubsetSampler(Sampler):
+    """Each epoch, ``num_samples`` of ``size`` indices drawn at random without replacement.
+
+    Draws what ``RandomSampler(num_samples=...)`` draws, but is not one on purpose: under DDP
+    Lightning swaps a RandomSampler for a DistributedSampler over the whole dataset (an epoch
+    would then cover all N x K cached views), while other samplers are wrapped and split by rank.
+    """
+
+    def __init__(self, size: int, num_samples: int, generator: torch.Generator):
+        self.size, self.num_samples, self.generator = size, num_samples, generator
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        return iter(torch.randperm(self.size, generator=self.generator)[: self.num_samples].tolist())

@@ -13,6 +13,7 @@ the run directory and that the optimisation does not depend on the number of pro
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,13 @@ def is_distributed(config: Any) -> bool:
 
 def check_distributed(config: Any, command: str = "train") -> None:
     """Refuse settings that DDP cannot honour, with what to do instead."""
+    launched = _number("WORLD_SIZE", 1)
     if not is_distributed(config):
+        if launched > 1:  # torchrun started several copies, but each would train alone on all the data
+            raise ConfigError(
+                f"the launcher started {launched} processes but --devices/--num-nodes ask for one; "
+                "pass --devices (per machine) and --num-nodes to match it"
+            )
         return
     processes = world_size(config)
     if command != "train":
@@ -45,10 +52,23 @@ def check_distributed(config: Any, command: str = "train") -> None:
             f"--batch-size {config.batch_size} does not split evenly over {processes} processes "
             f"(it is the total batch of one step); use a multiple of {processes}"
         )
+    if config.num_nodes > 1 and not _launched_on_a_cluster():
+        # Without a launcher on every machine, rank 0 would wait for the other nodes forever.
+        raise ConfigError(
+            f"--num-nodes {config.num_nodes} needs a launcher on every machine: start tlearn with torchrun or srun, "
+            "or set MASTER_ADDR, MASTER_PORT and NODE_RANK on each (see README, 'Several processes and machines')"
+        )
     if config.schedule == "gradual":
         # DDP registers the trainable parameters once, when it wraps the model: parameters
         # unfrozen later would never be synchronised and the ranks would drift apart.
         raise ConfigError("--schedule gradual cannot run under DDP (parameters unfrozen mid-run are not synchronised); use one process")
+
+
+def _launched_on_a_cluster() -> bool:
+    """True when torchrun, SLURM or a hand-made Lightning cluster environment started this process."""
+    env = os.environ
+    return "RANK" in env or "TORCHELASTIC_RUN_ID" in env or "SLURM_NTASKS" in env or (
+        "NODE_RANK" in env and "MASTER_ADDR" in env)
 
 
 def per_process_batch(config: Any) -> int:
@@ -65,18 +85,26 @@ def launch_rank(config: Any) -> int:
     """
     if not is_distributed(config):
         return 0
-
-    def number(name: str) -> int:
-        try:
-            return int(os.environ.get(name, "0"))
-        except ValueError:
-            return 0
-
     if "RANK" in os.environ:
-        return number("RANK")
-    if number("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ:
-        return number("SLURM_PROCID")
-    return number("NODE_RANK") * config.devices + number("LOCAL_RANK")
+        return _number("RANK")
+    # Lightning's own launcher (also inside an interactive SLURM job, where SLURM_PROCID is 0
+    # for every process it starts): a non-zero local or node rank means "not rank 0".
+    local = _number("NODE_RANK") * config.devices + _number("LOCAL_RANK")
+    if local:
+        return local
+    return _number("SLURM_PROCID") if _number("SLURM_NTASKS") > 1 else 0
+
+
+def local_rank() -> int:
+    """This process's rank on its machine (which GPU it drives)."""
+    return _number("LOCAL_RANK") if "LOCAL_RANK" in os.environ else _number("SLURM_LOCALID")
+
+
+def _number(name: str, default: int = 0) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
 
 
 def share_run_dir(run_dir: Path) -> None:
@@ -96,10 +124,31 @@ def follower_run_dir(config: Any) -> Path:
     return Path(config.out).expanduser() if config.out else Path("runs") / ".rank-placeholder"
 
 
-def trainer_options(config: Any) -> dict:
+def trainer_options(config: Any, device: str = "cpu") -> dict:
     """``pl.Trainer`` keyword arguments for the process layout in ``config``."""
     if not is_distributed(config):
         return {"devices": 1}
     # The DistributedSampler Lightning inserts shuffles with PL_GLOBAL_SEED: tie it to --seed.
     os.environ["PL_GLOBAL_SEED"] = str(config.seed)
-    return {"devices": config.devices, "num_nodes": config.num_nodes, "strategy": "ddp"}
+    # On GPUs BatchNorm statistics are synchronised, so they come from the whole batch as in one
+    # process; torch's SyncBatchNorm has no CPU implementation, so CPU processes keep their own.
+    return {"devices": config.devices, "num_nodes": config.num_nodes, "strategy": "ddp", "sync_batchnorm": device == "cuda"}
+
+
+# What Lightning's launcher (and tlearn) put into this process's environment for a DDP run.
+LAUNCH_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS",
+                    "PL_GLOBAL_SEED", RUN_DIR_ENV)
+
+
+@contextmanager
+def launch_environment():
+    """Restore those variables afterwards, so a later run in the same process starts clean."""
+    saved = {name: os.environ.get(name) for name in LAUNCH_VARIABLES}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

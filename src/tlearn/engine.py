@@ -48,9 +48,13 @@ class TransferLearner(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         loss, acc, n = self._step(batch, train=True)
-        if not torch.isfinite(loss):
+        bad = not torch.isfinite(loss)
+        if self.trainer.world_size > 1:  # every rank stops together, or the others wait in all-reduce
+            bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
             raise NonFiniteLossError(
-                f"loss became {loss.item()} at epoch {self.current_epoch + 1}, step {batch_idx + 1}; "
+                f"loss became {loss.item() if not torch.isfinite(loss) else 'non-finite in another process'} "
+                f"at epoch {self.current_epoch + 1}, step {batch_idx + 1}; "
                 "lower --lr or check the data (the last good checkpoint is kept)"
             )
         # sync_dist: under DDP the epoch figures average over every process's batches (a no-op alone).

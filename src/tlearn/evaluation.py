@@ -46,14 +46,16 @@ def batched_inference(
     batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
     inputs = (preprocessor(batch.to(device, non_blocking=True), train=False) if preprocessor is not None
               else batch.to(device, non_blocking=True) for batch in batches)
-    first = next(inputs, None)
-    runner = folded_copy(model, first[:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
     outputs = []
-    autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
-    with autocast:
-        for batch in itertools.chain([first] if first is not None else [], inputs):
-            outputs.append(runner(batch).float().cpu())
-    model.train(was_training)
+    try:
+        first = next(inputs, None)
+        runner = folded_copy(model, first[:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
+        autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
+        with autocast:
+            for batch in itertools.chain([first] if first is not None else [], inputs):
+                outputs.append(runner(batch).float().cpu())
+    finally:
+        model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 

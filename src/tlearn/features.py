@@ -142,7 +142,10 @@ def extract(
             stats.append({"images": len(split), "views": views, "hit": True, "seconds": round(time.perf_counter() - started, 3)})
             return features if augment is not None else features[0]
         except Exception:  # a damaged cache file is recomputed, never trusted
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
     preprocessor = BatchPreprocessor(prep)
     runner = frozen
     if len(split) >= evaluation.FOLD_MIN_SAMPLES:
@@ -185,5 +188,8 @@ def _store(path: Path, features: torch.Tensor) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({"features": features.contiguous()}, str(tmp))
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a read-only or full cache dir only costs the reuse, never the run
+    except Exception:  # OSError, or safetensors' own I/O error
+        try:  # a read-only or full cache dir only costs the reuse, never the run
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -13,12 +13,13 @@ from typing import Optional
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from .backbones import check_backbone_name, create_backbone
 from .config import TrainConfig, config_to_yaml
-from .data import DataSplits, build_splits
-from .distributed import check_distributed, follower_run_dir, launch_rank, per_process_batch, share_run_dir, trainer_options
+from .data import DataSplits, EpochSubsetSampler, build_splits
+from .distributed import (check_distributed, follower_run_dir, is_distributed, launch_environment, launch_rank, local_rank,
+                          per_process_batch, share_run_dir, trainer_options)
 from .evaluation import batched_inference, classification_metrics
 from .features import CachePlan, TopModel, extract, plan_cache
 from .model import TransferModel, build_model
@@ -108,7 +109,7 @@ def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
     try:
         return pl.Trainer(
             accelerator=ACCELERATORS[device],
-            **trainer_options(config),
+            **trainer_options(config, device),
             precision=config.precision,
             max_epochs=config.epochs,
             logger=False,
@@ -152,7 +153,7 @@ def cached_inputs(config: TrainConfig, splits: DataSplits, model: TransferModel,
     if augment is not None:  # [views, N, …]: each epoch draws N of the N×views (image, view) pairs
         views = train.shape[0]
         dataset = TensorDataset(train.flatten(0, 1), labels.repeat(views))
-        sampler = RandomSampler(dataset, num_samples=len(labels), generator=generator)
+        sampler = EpochSubsetSampler(len(dataset), len(labels), generator)
         train_loader = DataLoader(dataset, batch_size=per_process_batch(config), sampler=sampler)
     else:
         train_loader = DataLoader(TensorDataset(train, labels), batch_size=per_process_batch(config), shuffle=True, generator=generator)
@@ -185,6 +186,8 @@ class Prepared:
 def prepare(config: TrainConfig) -> Prepared:
     """Resolve the device, load the splits and build the model (shared by train and lr-find)."""
     device = resolve_device(config.device)
+    if device == "cuda" and is_distributed(config):
+        torch.cuda.set_device(local_rank())  # each rank extracts features on its own GPU, not all on cuda:0
     check_backbone_name(config.backbone)  # fail before reading any data
     seed_everything(config.seed)
     splits = build_splits(config)
@@ -258,6 +261,11 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> Optional[R
     Under DDP every rank calls this; rank 0 evaluates, writes and returns the result, the other
     ranks return ``None`` once training ends.
     """
+    with launch_environment():
+        return _train(config, resume_from)
+
+
+def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResult]:
     from .engine import EpochHistory, GradualUnfreeze, TransferLearner
 
     started = time.perf_counter()
@@ -280,13 +288,15 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> Optional[R
         callbacks.append(GradualUnfreeze(model, config.freeze, config.unfreeze_at))
     learner = TransferLearner(fit.module, fit.preprocessor, resolved, groups)
     threads = torch.get_num_threads()  # Lightning lowers it per DDP process on the CPU
-    with warnings.catch_warnings():
-        _quiet_lightning()
-        trainer = _trainer(config, run_dir, device, callbacks)
-        fit_started = time.perf_counter()
-        ckpt = str(resume_from) if resume_from else None
-        interrupted = _fit(trainer, learner, fit, ckpt)
-    torch.set_num_threads(threads)
+    try:
+        with warnings.catch_warnings():
+            _quiet_lightning()
+            trainer = _trainer(config, run_dir, device, callbacks)
+            fit_started = time.perf_counter()
+            ckpt = str(resume_from) if resume_from else None
+            interrupted = _fit(trainer, learner, fit, ckpt)
+    finally:
+        torch.set_num_threads(threads)
     train_seconds = time.perf_counter() - fit_started
     if not trainer.is_global_zero:
         return None
