@@ -134,3 +134,15 @@ def test_feature_cache_under_ddp(mnist_root, tmp_path):
     assert metrics["feature_cache"]["used"] and metrics["processes"] == 2
     assert len(list(cache.glob("*.safetensors"))) == 3  # train, val, test: one file each, shared by both ranks
     assert metrics["test_accuracy"] > 0.7
+
+
+def test_launcher_environment_is_restored_after_a_run(clean_env):
+    """Lightning's launcher leaves WORLD_SIZE & co. in rank 0's environment; a later run must start clean."""
+    from tlearn.distributed import launch_environment
+
+    clean_env.setenv("OMP_NUM_THREADS", "2")
+    with launch_environment():
+        os.environ.update(WORLD_SIZE="2", LOCAL_RANK="0", TLEARN_RUN_DIR="/tmp/x", OMP_NUM_THREADS="1")
+    assert "WORLD_SIZE" not in os.environ and "LOCAL_RANK" not in os.environ and "TLEARN_RUN_DIR" not in os.environ
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+    check_distributed(TrainConfig())  # no leftover WORLD_SIZE to refuse a one-process run
