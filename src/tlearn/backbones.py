@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, WeightsError
+from .utils import eval_mode
 from .weights import (
     load_into,
     load_lite0_imagenet,
@@ -87,15 +88,12 @@ class Backbone(nn.Module):
         ``forward_features`` does more than chain its stages (ViT's position embeddings, say).
         """
         if self._splittable is None:
-            was_training = self.training
-            self.eval()
             x = torch.randn(2, in_chans, image_size, image_size, generator=torch.Generator().manual_seed(0))
             try:
-                with torch.no_grad():
+                with torch.no_grad(), eval_mode(self):
                     self._splittable = bool(torch.allclose(self.forward_from(self.forward_until(x, 0), 0), self(x), atol=1e-4))
             except Exception:  # a stage that cannot run on its own: not splittable
                 self._splittable = False
-            self.train(was_training)
         return self._splittable
 
     def stage_of(self, param_name: str) -> Optional[str]:

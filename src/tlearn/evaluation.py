@@ -12,6 +12,7 @@ from torch import nn
 
 from .data import ImageSplit
 from .transforms import BatchPreprocessor
+from .utils import eval_mode
 
 
 def inference_batch_size(device: str | torch.device) -> int:
@@ -39,23 +40,19 @@ def batched_inference(
     or more it runs a BatchNorm-folded copy of the model when that copy checks out (see
     :func:`folded_copy`); ``model`` itself is never changed.
     """
-    was_training = model.training
-    model.eval()
     device = torch.device(device)
     batch_size = batch_size or inference_batch_size(device)
     batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
     inputs = (preprocessor(batch.to(device, non_blocking=True), train=False) if preprocessor is not None
               else batch.to(device, non_blocking=True) for batch in batches)
     outputs = []
-    try:
+    with eval_mode(model):
         first = next(inputs, None)
         runner = folded_copy(model, first[:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
         autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with autocast:
             for batch in itertools.chain([first] if first is not None else [], inputs):
                 outputs.append(runner(batch).float().cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
@@ -99,10 +96,8 @@ def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
     fast = copy.deepcopy(model).eval()
     if fold_batchnorm(fast) == 0:
         return model
-    was_training = model.training
-    model.eval()
-    reference, candidate = model(probe).float(), fast(probe).float()
-    model.train(was_training)  # modules shared with a trainable top keep their mode
+    with eval_mode(model):  # modules shared with a trainable top keep their mode
+        reference, candidate = model(probe).float(), fast(probe).float()
     scale = reference.abs().max().item() or 1.0
     return fast if (reference - candidate).abs().max().item() <= 1e-4 * scale else model
 

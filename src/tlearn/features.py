@@ -28,6 +28,7 @@ from . import evaluation
 from .evaluation import batched_inference, folded_copy, inference_batch_size
 from .model import TransferModel
 from .transforms import BatchPreprocessor
+from .utils import eval_mode
 
 WHOLE_BACKBONE = "backbone"
 CACHE_FORMAT = 1
@@ -168,14 +169,11 @@ def extract(
 
 @torch.inference_mode()
 def _augmented_view(frozen: nn.Module, augment: BatchPreprocessor, split, batch_size: Optional[int], device: str) -> torch.Tensor:
-    was_training = frozen.training
-    frozen.eval()
     batch_size = batch_size or inference_batch_size(device)
     chunks = []
-    for images in split.batches(batch_size):
-        batch = images.to(device)
-        chunks.append(frozen(augment(batch, train=True)).float().cpu())
-    frozen.train(was_training)  # dropout in the trainable top must stay on for training
+    with eval_mode(frozen):  # dropout in the trainable top must stay on for training
+        for images in split.batches(batch_size):
+            chunks.append(frozen(augment(images.to(device), train=True)).float().cpu())
     return torch.cat(chunks)
 
 

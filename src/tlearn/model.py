@@ -13,6 +13,7 @@ from torch import nn
 
 from .backbones import Backbone
 from .errors import ConfigError
+from .utils import eval_mode
 
 
 class LinearHead(nn.Module):
@@ -44,11 +45,8 @@ class MLPHead(nn.Module):
 
 def feature_shape(backbone: Backbone, in_chans: int, image_size: int) -> tuple[int, int, int]:
     """``(C, H, W)`` of the backbone's feature map for one input of the given size."""
-    was_training = backbone.training
-    backbone.eval()
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(backbone):
         out = backbone(torch.zeros(1, in_chans, image_size, image_size))
-    backbone.train(was_training)
     return tuple(out.shape[1:])  # type: ignore[return-value]
 
 

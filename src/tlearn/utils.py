@@ -6,6 +6,7 @@ import json
 import os
 import random
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextmanager
+def eval_mode(module):
+    """Run a block with ``module`` in eval mode, then give it back the mode it had.
+
+    Inference often runs on modules shared with a trainable part (the head above a cache
+    boundary, a backbone being probed); their train/eval mode must survive it.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def seed_everything(seed: int) -> None:
