@@ -90,3 +90,49 @@ def test_stage_groups_give_earlier_stages_smaller_lrs():
     assert multipliers == sorted(multipliers)
     trainable = {id(p) for p, _ in [(p, m) for ps, m in groups for p in ps]}
     assert id(model.backbone.model.conv1.weight) not in trainable and id(model.backbone.model.layer4[0].conv1.weight) in trainable
+
+
+def test_full_disk_stops_with_one_line_and_the_run_resumes(tiny_mnist, tmp_path, monkeypatch, capsys):
+    """The disk fills up while epoch 2 is being saved: one error line naming the run and how to resume.
+
+    The checkpoint of epoch 1 stays whole (Lightning writes to a temporary file and renames), so
+    ``--resume`` finishes the run once there is room again.
+    """
+    import errno
+
+    import lightning.fabric.plugins.io.torch_io as torch_io
+    from tlearn.cli import main
+
+    saves, original_save = [], torch_io._atomic_save
+
+    def filling_disk(checkpoint, path):
+        saves.append(path)
+        if len(saves) > 2:  # epoch 1 writes last.ckpt and best.ckpt; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original_save(checkpoint, path)
+
+    monkeypatch.setattr(torch_io, "_atomic_save", filling_disk)
+    out = tmp_path / "run"
+    args = ["train", "--data-dir", str(tiny_mnist), "--train-size", "120", "--test-size", "60", "--val-size", "40",
+            "--epochs", "3", "--image-size", "32", "--batch-size", "32", "--backbone", "resnet18", "--weights", "none",
+            "--no-progress", "--out", str(out)]
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(lines) == 1, lines
+    assert "no space left on device" in lines[0] and f"tlearn train --resume {out.resolve()}" in lines[0]
+    assert json.loads((out / "metrics.json").read_text())["complete"] is False
+
+    monkeypatch.setattr(torch_io, "_atomic_save", original_save)
+    resumed = resume(out).metrics
+    assert resumed["complete"] is True and [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
+
+
+def test_best_checkpoint_holds_weights_only_and_last_holds_the_optimiser(tiny_mnist, tmp_path):
+    import torch
+
+    run = train(_config(tiny_mnist, tmp_path / "run", epochs=1)).run_dir / "checkpoints"
+    last = torch.load(run / "last.ckpt", map_location="cpu", weights_only=True)
+    best = torch.load(run / "best.ckpt", map_location="cpu", weights_only=True)
+    assert last["optimizer_states"] and "optimizer_states" not in best
+    assert best["state_dict"].keys() == last["state_dict"].keys()

@@ -361,6 +361,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     except KeyboardInterrupt:
         print("tlearn: interrupted before training started; nothing to resume", file=sys.stderr)
         sys.exit(130)
+    except OSError as err:  # the machine refused a read or write tlearn did not foresee (I/O error, permissions)
+        if DEBUG["on"]:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        print(f"tlearn: error: {err.strerror or err}{where} (run with --debug for the details)", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -18,8 +19,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from .backbones import check_backbone_name, create_backbone
 from .config import TrainConfig, config_to_yaml
 from .data import DataSplits, EpochSubsetSampler, build_splits
-from .distributed import (check_distributed, follower_run_dir, is_distributed, launch_environment, launch_rank, local_rank,
-                          per_process_batch, share_run_dir, trainer_options)
+from .distributed import (RUN_DIR_ENV, check_distributed, follower_run_dir, is_distributed, launch_environment,
+                          launch_rank, local_rank, per_process_batch, share_run_dir, trainer_options)
 from .evaluation import batched_inference, classification_metrics
 from .features import CachePlan, TopModel, extract, plan_cache
 from .model import TransferModel, build_model
@@ -102,10 +103,13 @@ def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    monitor = "val_acc" if config.val_source != "none" else None
-    checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_last=True, save_top_k=1
-    )
+    # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
+    # weights of the best validation epoch, which is all it is for (a third of the disk for Adam).
+    # (Lightning's save_last only writes beside a top-k save, so "last" is a top-1 of the latest epoch.)
+    checkpoints = [ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False)]
+    if config.val_source != "none":
+        checkpoints.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc",
+                                           mode="max", save_top_k=1, save_weights_only=True))
     try:
         return pl.Trainer(
             accelerator=ACCELERATORS[device],
@@ -113,7 +117,7 @@ def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
             precision=config.precision,
             max_epochs=config.epochs,
             logger=False,
-            callbacks=[checkpoint, *callbacks],
+            callbacks=[*checkpoints, *callbacks],
             enable_progress_bar=config.progress,
             enable_model_summary=False,
             num_sanity_val_steps=0,
@@ -262,7 +266,20 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None) -> Optional[R
     ranks return ``None`` once training ends.
     """
     with launch_environment():
-        return _train(config, resume_from)
+        try:
+            return _train(config, resume_from)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise TlearnError(_disk_full_message(config, resume_from)) from None
+
+
+def _disk_full_message(config: TrainConfig, resume_from: Optional[Path]) -> str:
+    run_dir = resume_from.parent.parent if resume_from else os.environ.get(RUN_DIR_ENV)
+    advice = "free some space or write runs to another disk with --out"
+    if run_dir and (Path(run_dir) / "checkpoints" / "last.ckpt").is_file():
+        return f"no space left on device while writing {run_dir}: {advice}, then resume with: tlearn train --resume {run_dir}"
+    return f"no space left on device{f' while writing {run_dir}' if run_dir else ''}: {advice}, then start the run again"
 
 
 def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResult]:
