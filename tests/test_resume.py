@@ -136,3 +136,33 @@ def test_best_checkpoint_holds_weights_only_and_last_holds_the_optimiser(tiny_mn
     best = torch.load(run / "best.ckpt", map_location="cpu", weights_only=True)
     assert last["optimizer_states"] and "optimizer_states" not in best
     assert best["state_dict"].keys() == last["state_dict"].keys()
+
+
+def test_checkpoints_leave_out_the_frozen_backbone_and_resume_refuses_other_weights(tiny_mnist, tmp_path, monkeypatch):
+    """A frozen backbone is not written again every epoch; a resume checks it is still the same."""
+    import torch
+
+    from tlearn.engine import CONSTANT_KEY
+
+    original = train_module._trainer
+
+    def interrupting_trainer(config, run_dir, device, callbacks):
+        return original(config, run_dir, device, [*callbacks, InterruptAt(2)])
+
+    monkeypatch.setattr(train_module, "_trainer", interrupting_trainer)
+    for name in ("kept", "tampered"):
+        with pytest.raises(TrainingInterrupted):
+            train(_config(tiny_mnist, tmp_path / name, freeze="backbone", augment="digits"))
+    monkeypatch.setattr(train_module, "_trainer", original)
+
+    path = tmp_path / "tampered" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    left_out = checkpoint[CONSTANT_KEY]["keys"]
+    assert left_out and all(".backbone." in key for key in left_out)
+    assert not any(key in checkpoint["state_dict"] for key in left_out)
+    assert any(".head." in key for key in checkpoint["state_dict"])  # the trained part is there
+    checkpoint[CONSTANT_KEY]["digest"] = "0" * 32  # as if the pretrained weights had changed since
+    torch.save(checkpoint, path)
+    with pytest.raises(TlearnError, match="frozen weights differ"):
+        resume(tmp_path / "tampered")
+    assert resume(tmp_path / "kept").metrics["complete"] is True

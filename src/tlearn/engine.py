@@ -6,6 +6,7 @@ normalise) right before the forward pass, so the data loader stays trivial and c
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from typing import Any, Optional
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import TlearnError
+from .model import is_frozen
 from .transforms import BatchPreprocessor
 
 
@@ -69,6 +71,56 @@ class TransferLearner(pl.LightningModule):
 
     def configure_optimizers(self):
         return make_optimizer(self.model, self.config, self.trainer.estimated_stepping_batches, self.groups)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # A frozen backbone cannot change during the run, so writing it again every epoch only
+        # costs time and disk (most of the epoch on cached features). The checkpoint keeps the
+        # names and a digest of what it leaves out; resuming takes them from the rebuilt model.
+        constant = sorted(k for k in constant_state(self) if k in checkpoint["state_dict"])
+        if constant:
+            if self._digest_of[0] != constant:
+                self._digest_of = (constant, state_digest(self.state_dict(), constant))
+            for key in constant:
+                del checkpoint["state_dict"][key]
+            checkpoint[CONSTANT_KEY] = {"keys": constant, "digest": self._digest_of[1]}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        left_out = checkpoint.get(CONSTANT_KEY)
+        if not left_out:
+            return
+        own = self.state_dict()
+        missing = [k for k in left_out["keys"] if k not in own]
+        if missing or state_digest(own, left_out["keys"]) != left_out["digest"]:
+            raise TlearnError("cannot resume: the frozen weights differ from those this run started with "
+                              "(was the pretrained weights file replaced?); start a new run")
+        checkpoint["state_dict"].update({k: own[k].detach().clone() for k in left_out["keys"]})
+
+    _digest_of: tuple = (None, None)
+
+
+CONSTANT_KEY = "tlearn_constant_state"
+
+
+def constant_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """State-dict entries training leaves untouched: frozen parameters, and the running
+    statistics of frozen BatchNorm layers (``TransferModel.train`` keeps those in eval mode)."""
+    found = {}
+    for prefix, child in module.named_modules():
+        dot = f"{prefix}." if prefix else ""
+        found.update({dot + name: p for name, p in child.named_parameters(recurse=False) if not p.requires_grad})
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and is_frozen(child):
+            found.update({dot + name: b for name, b in child.named_buffers(recurse=False) if b is not None})
+    return found
+
+
+def state_digest(state: dict[str, torch.Tensor], keys: list[str]) -> str:
+    """A digest of the named tensors' values, shapes and dtypes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key in keys:
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def make_optimizer(model: nn.Module, config: Any, total_steps: int, groups: Optional[list] = None) -> dict:

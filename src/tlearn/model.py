@@ -66,7 +66,7 @@ class TransferModel(nn.Module):
         super().train(mode)
         if mode:
             for module in self.backbone.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm) and _is_frozen(module):
+                if isinstance(module, nn.modules.batchnorm._BatchNorm) and is_frozen(module):
                     module.eval()
         return self
 
@@ -114,7 +114,8 @@ class TransferModel(nn.Module):
         return groups
 
 
-def _is_frozen(module: nn.Module) -> bool:
+def is_frozen(module: nn.Module) -> bool:
+    """True when the module has parameters of its own and none of them trains."""
     params = list(module.parameters(recurse=False))
     return bool(params) and not any(p.requires_grad for p in params)
 

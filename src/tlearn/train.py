@@ -109,7 +109,8 @@ def _trainer(config: TrainConfig, run_dir: Path, device: str, callbacks: list):
     checkpoints = [ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, enable_version_counter=False)]
     if config.val_source != "none":
         checkpoints.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_acc",
-                                           mode="max", save_top_k=1, save_weights_only=True))
+                                           mode="max", save_top_k=1, save_weights_only=True,
+                                           enable_version_counter=False))
     try:
         return pl.Trainer(
             accelerator=ACCELERATORS[device],
