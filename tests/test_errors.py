@@ -92,6 +92,7 @@ CASES = [
     ("lr-nan", lambda t, m: [*TRAIN, "--lr", "nan"], "invalid value for --lr"),
     ("lr-text", lambda t, m: [*TRAIN, "--lr", "fast"], "Invalid value for '--lr'"),
     ("epochs-negative", lambda t, m: [*TRAIN, "--epochs", "-1"], "invalid value for --epochs"),
+    ("tta-too-many-views", lambda t, m: [*TRAIN, "--tta", "10"], "invalid value for --tta"),
     ("batch-size-zero", lambda t, m: [*TRAIN, "--batch-size", "0"], "invalid value for --batch-size"),
     ("image-size-tiny", lambda t, m: ["train", "--image-size", "4"], "invalid value for --image-size"),
     ("dropout-range", lambda t, m: [*TRAIN, "--dropout", "1.5"], "invalid value for --dropout"),

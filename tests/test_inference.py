@@ -126,3 +126,19 @@ def test_export_to_unwritable_place_is_a_clear_error(trained_run, tmp_path):
 def test_not_a_run_dir(tmp_path):
     with pytest.raises(TlearnError, match="not a finished tlearn run"):
         load_run(tmp_path)
+
+
+def test_test_time_augmentation_in_evaluate_and_predict(trained_run, tmp_path):
+    result, root = trained_run
+    run = load_run(result.run_dir)
+    single = evaluate_run(run, test_size=300)
+    averaged = evaluate_run(run, test_size=300, tta=5)
+    assert averaged["samples"] == 300 and averaged["accuracy"] > 0.8
+    assert averaged["loss"] != single["loss"]  # the views were really averaged
+    files = _digit_files(root, tmp_path, 6)
+    images = [read_image(path, run.data_channels) for path, _ in files]
+    probabilities = predict_images(run, images, tta=5)
+    assert probabilities.shape == (6, 10) and torch.allclose(probabilities.sum(1), torch.ones(6), atol=1e-5)
+    out = subprocess.run([sys.executable, "-m", "tlearn", "evaluate", str(result.run_dir), "--test-size", "200", "--tta", "3"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "3 test-time views" in out.stdout

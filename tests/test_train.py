@@ -94,3 +94,16 @@ def test_frozen_backbone_keeps_batchnorm_statistics(tiny_mnist, tmp_path):
     trained = {k[len("backbone."):]: v for k, v in model.state_dict().items() if k.startswith("backbone.")}
     for key in ("model.bn1.running_mean", "model.blocks.3.0.bn1.running_var", "model.conv_stem.weight"):
         assert torch.equal(trained[key], reference[key]), key
+
+
+def test_test_time_views_on_the_cached_path_run_the_whole_model(mnist_root, tmp_path):
+    """The cache holds one view per test image, so ``--tta`` evaluates the whole model on images;
+    its single-view figure is the plain run's accuracy (same seed, same training)."""
+    base = {**FAST, "data_dir": str(mnist_root), "train_size": 300, "test_size": 300, "epochs": 3, "image_size": 48,
+            "freeze": "backbone", "augment": "none", "cache_dir": str(tmp_path / "cache")}
+    plain = train(make_config({**base, "out": str(tmp_path / "plain")})).metrics
+    views = train(make_config({**base, "tta": 5, "out": str(tmp_path / "tta")})).metrics
+    assert plain["feature_cache"]["used"] and views["feature_cache"]["used"]
+    assert plain["tta_views"] == 1 and views["tta_views"] == 5
+    assert views["test_accuracy_single_view"] == pytest.approx(plain["test_accuracy"], abs=1 / 300 + 1e-9)
+    assert views["test_loss"] != plain["test_loss"] and views["test_accuracy"] > 0.5

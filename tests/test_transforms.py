@@ -61,3 +61,20 @@ def test_seed_augmentation_flips_about_half():
     out = BatchPreprocessor(prep, "seed", seed=0)(img, train=True)
     flipped = (out[..., 14:].sum(dim=(1, 2, 3)) > out[..., :14].sum(dim=(1, 2, 3))).float().mean()
     assert 0.4 < flipped < 0.6
+
+
+def test_test_time_views_are_one_pixel_shifts_of_a_28px_image():
+    from tlearn.transforms import tta_shifts
+
+    assert tta_shifts(1) == [(0.0, 0.0)]
+    prep = BatchPreprocessor(make_preprocessing(28, 1, "none", (0.5,), (0.5,)))
+    images = torch.randint(0, 256, (3, 1, 28, 28), dtype=torch.uint8)
+    plain = prep(images)
+    views = [prep(images, shift=s) for s in tta_shifts(5)]
+    assert torch.equal(views[0], plain)
+    for view in views[1:]:  # each is the image moved by exactly one pixel, zeros coming in
+        moved = [torch.zeros_like(plain) for _ in range(4)]
+        moved[0][..., :, 1:], moved[1][..., :, :-1] = plain[..., :, :-1], plain[..., :, 1:]
+        moved[2][..., 1:, :], moved[3][..., :-1, :] = plain[..., :-1, :], plain[..., 1:, :]
+        assert min((view - m).abs().max().item() for m in moved) < 1e-5
+    assert len({tuple(v.flatten()[:50].tolist()) for v in views}) == 5  # five different views

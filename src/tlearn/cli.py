@@ -68,6 +68,7 @@ def train(
     momentum: Optional[float] = _opt("SGD momentum.", "--momentum"),
     scheduler: Optional[str] = _opt("none | cosine | onecycle.", "--scheduler"),
     label_smoothing: Optional[float] = _opt("Label smoothing.", "--label-smoothing"),
+    tta: Optional[int] = _opt("Test-time views (1-9) averaged for the final test score; 1 = off.", "--tta"),
     dropout: Optional[float] = _opt("Dropout before the linear head.", "--dropout"),
     schedule: Optional[str] = _opt("standard | gradual (frozen backbone first, then discriminative LRs).", "--schedule"),
     unfreeze_at: Optional[int] = _opt("gradual: epochs with the backbone frozen before unfreezing.", "--unfreeze-at"),
@@ -130,6 +131,9 @@ def _print_summary(result) -> None:
         f"[bold green]Test accuracy {100 * m['test_accuracy']:.2f}%[/] on {m['test_samples']:,} test images "
         f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']})"
     )
+    if m.get("tta_views", 1) > 1:
+        console.print(f"Test-time augmentation: {m['tta_views']} views; one view alone gives "
+                      f"{100 * m['test_accuracy_single_view']:.2f}%")
     if m.get("final_val_accuracy") is not None:
         console.print(f"Validation accuracy (last epoch, {m['val_source']}, {m['val_samples']:,} images): {100 * m['final_val_accuracy']:.2f}%")
     console.print(f"Training time {m['train_seconds']:.1f} s, total {m['total_seconds']:.1f} s on {m['device']}")
@@ -141,6 +145,7 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A finished run directory."),
     data_dir: Optional[str] = _opt("Dataset root (default: the run's, else $TLEARN_DATA_DIR).", "--data-dir"),
     test_size: Optional[int] = _opt("Evaluate on a seeded stratified subset of N test images.", "--test-size"),
+    tta: int = typer.Option(1, "--tta", min=1, max=9, help="Average N shifted views per image (test-time augmentation)."),
 ) -> None:
     """Re-evaluate a trained run on its test set: accuracy, per-class table, confusion matrix.
 
@@ -151,9 +156,11 @@ def evaluate(
 
     from .inference import evaluate_run, load_run
 
-    metrics = evaluate_run(load_run(run_dir), data_dir, test_size)
+    metrics = evaluate_run(load_run(run_dir), data_dir, test_size, tta)
     console = Console()
-    console.print(f"[bold]Accuracy {100 * metrics['accuracy']:.2f}%[/] on {metrics['samples']:,} test images, macro F1 {metrics['macro_f1']:.4f}")
+    views = f" ({tta} test-time views)" if tta > 1 else ""
+    console.print(f"[bold]Accuracy {100 * metrics['accuracy']:.2f}%[/] on {metrics['samples']:,} test images{views}, "
+                  f"macro F1 {metrics['macro_f1']:.4f}")
     table = Table("class", "precision", "recall", "F1", "support")
     for name, row in metrics["per_class"].items():
         table.add_row(name, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(row["support"]))
@@ -170,6 +177,7 @@ def predict(
     images: list[str] = typer.Argument(..., help="Image files (PNG, JPEG, BMP, …) or folders of them."),
     top_k: int = typer.Option(1, "--top-k", min=1, help="Show the K most likely classes."),
     output: Optional[Path] = _opt("Also write a CSV: path, predicted label, probability (and top-k).", "--output"),
+    tta: int = typer.Option(1, "--tta", min=1, max=9, help="Average N shifted views per image (test-time augmentation)."),
 ) -> None:
     """Classify image files with a trained run, using the same preprocessing as training.
 
@@ -186,7 +194,7 @@ def predict(
     paths, decoded, bad = read_images(find_images(images), run.data_channels, skip_bad=len(images) > 1 or Path(images[0]).is_dir())
     if bad:
         print(f"tlearn: warning: skipped {len(bad)} file(s) that are not decodable images (first: {bad[0]})", file=sys.stderr)
-    ranked = best_k(predict_images(run, decoded), run.classes, top_k)
+    ranked = best_k(predict_images(run, decoded, tta=tta), run.classes, top_k)
     table = Table("image", "prediction", "probability", *(["top-k"] if top_k > 1 else []))
     for path, row in zip(paths, ranked):
         extra = [", ".join(f"{c} {p:.3f}" for c, p in row)] if top_k > 1 else []

@@ -68,6 +68,7 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     scheduler: Literal["none", "cosine", "onecycle"] = "cosine"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    tta: int = Field(1, ge=1, le=9, description="Test-time views averaged for the final test evaluation (1 = off; shifts by 1/28 of the side).")
     schedule: Literal["standard", "gradual"] = Field(
         "standard", description="gradual: backbone frozen for --unfreeze-at epochs, then trained with discriminative LRs."
     )

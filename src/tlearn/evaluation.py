@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .data import ImageSplit
-from .transforms import BatchPreprocessor
+from .transforms import BatchPreprocessor, tta_shifts
 from .utils import eval_mode
 
 
@@ -33,26 +33,34 @@ def batched_inference(
     batch_size: Optional[int] = None,
     device: str | torch.device = "cpu",
     autocast_dtype: Optional[torch.dtype] = None,
+    tta: int = 1,
 ) -> torch.Tensor:
     """Model outputs (float32, on CPU) for a split's images (or a tensor), in batches.
 
     ``preprocessor=None`` feeds the tensors as they are (cached activations). For 256 samples
     or more it runs a BatchNorm-folded copy of the model when that copy checks out (see
-    :func:`folded_copy`); ``model`` itself is never changed.
+    :func:`folded_copy`); ``model`` itself is never changed. ``tta`` > 1 averages the class
+    probabilities of that many shifted views (:func:`~tlearn.transforms.tta_shifts`) and returns
+    their log, so softmax and argmax downstream see the averaged prediction.
     """
     device = torch.device(device)
     batch_size = batch_size or inference_batch_size(device)
     batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
-    inputs = (preprocessor(batch.to(device, non_blocking=True), train=False) if preprocessor is not None
-              else batch.to(device, non_blocking=True) for batch in batches)
+    shifts = tta_shifts(tta) if preprocessor is not None else [None]
+    inputs = ([preprocessor(batch.to(device, non_blocking=True), train=False, shift=s) for s in shifts]
+              if preprocessor is not None else [batch.to(device, non_blocking=True)] for batch in batches)
     outputs = []
     with eval_mode(model):
         first = next(inputs, None)
-        runner = folded_copy(model, first[:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
+        runner = folded_copy(model, first[0][:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
         autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with autocast:
-            for batch in itertools.chain([first] if first is not None else [], inputs):
-                outputs.append(runner(batch).float().cpu())
+            for views in itertools.chain([first] if first is not None else [], inputs):
+                if len(views) == 1:
+                    outputs.append(runner(views[0]).float().cpu())
+                else:
+                    mean = torch.stack([torch.softmax(runner(v).float(), dim=1) for v in views]).mean(0)
+                    outputs.append(mean.clamp_min(1e-12).log().cpu())
     return torch.cat(outputs) if outputs else torch.empty(0)
 
 
@@ -135,8 +143,8 @@ def classification_metrics(labels: torch.Tensor, logits: torch.Tensor, classes: 
 
 def evaluate_split(
     model: nn.Module, preprocessor: BatchPreprocessor, split: ImageSplit, device="cpu", batch_size: Optional[int] = None,
-    autocast_dtype: Optional[torch.dtype] = None,
+    autocast_dtype: Optional[torch.dtype] = None, tta: int = 1,
 ) -> dict:
-    """Metrics of ``model`` on a whole split."""
-    logits = batched_inference(model, preprocessor, split, batch_size, device, autocast_dtype)
+    """Metrics of ``model`` on a whole split (``tta``: test-time views, see :func:`batched_inference`)."""
+    logits = batched_inference(model, preprocessor, split, batch_size, device, autocast_dtype, tta)
     return classification_metrics(split.labels, logits, split.classes)

@@ -104,8 +104,11 @@ def read_images(paths: list[Path], channels: int, skip_bad: bool = False) -> tup
 
 
 @torch.inference_mode()
-def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
-    """Class probabilities ``[N, classes]`` for uint8 images of any sizes."""
+def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int = 64, tta: int = 1) -> torch.Tensor:
+    """Class probabilities ``[N, classes]`` for uint8 images of any sizes (``tta``: shifted views averaged)."""
+    from .transforms import tta_shifts
+
+    shifts = tta_shifts(tta)
     preprocess = run.preprocessor()
     crop_pct = run.spec.get("eval_crop_pct")
     if crop_pct:  # trained on photos: the same resize + centre crop as its test set
@@ -118,8 +121,9 @@ def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int =
     probabilities = []
     for start in range(0, len(images), batch_size):
         # Each image is resized on its own (sizes differ), then the batch runs at once.
-        batch = torch.cat([preprocess(img.unsqueeze(0)) for img in images[start : start + batch_size]])
-        probabilities.append(torch.softmax(run.model(batch).float(), dim=1))
+        chunk = images[start : start + batch_size]
+        views = [torch.cat([preprocess(img.unsqueeze(0), shift=s) for img in chunk]) for s in shifts]
+        probabilities.append(torch.stack([torch.softmax(run.model(v).float(), dim=1) for v in views]).mean(0))
     return torch.cat(probabilities) if probabilities else torch.empty(0, len(run.classes))
 
 
@@ -130,8 +134,9 @@ def top_k(probabilities: torch.Tensor, classes: list[str], k: int) -> list[list[
     return [[(classes[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(values.tolist(), indices.tolist())]
 
 
-def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Optional[int] = None) -> dict:
-    """Re-evaluate a run on its dataset's test split (full, or a seeded stratified subset)."""
+def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Optional[int] = None, tta: int = 1) -> dict:
+    """Re-evaluate a run on its dataset's test split (full, or a seeded stratified subset;
+    ``tta``: that many shifted views averaged per image)."""
     from .config import make_config, read_yaml
     from .data import build_splits
     from .evaluation import evaluate_split
@@ -144,4 +149,4 @@ def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Opti
     config = make_config({**saved, **overrides}, str(config_path))
     test = build_splits(config).test
     test.configure(run.preprocessing.image_size, run.spec.get("eval_crop_pct") or 0.875)
-    return evaluate_split(run.model, run.preprocessor(), test)
+    return evaluate_split(run.model, run.preprocessor(), test, tta=tta)

@@ -325,7 +325,7 @@ def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResu
         )
 
     eval_started = time.perf_counter()
-    test, test_logits = _evaluate(fit, splits, prep, device, config)
+    test, test_logits = _evaluate(fit, model, splits, prep, device, config)
     metrics = _final_metrics(config, splits, history.rows, test, device, prep)
     metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
     metrics.update(feature_cache=fit.cache, resumed=resume_from is not None, processes=trainer.world_size)
@@ -357,13 +357,25 @@ def resume(run_dir: str | Path) -> RunResult:
     return train(config, resume_from=checkpoint)
 
 
-def _evaluate(fit: FitInputs, splits: DataSplits, prep: Preprocessing, device: str, config: TrainConfig) -> tuple[dict, torch.Tensor]:
-    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
-    fit.module.to(torch.device(device))
+def _evaluate(fit: FitInputs, model: TransferModel, splits: DataSplits, prep: Preprocessing, device: str,
+              config: TrainConfig) -> tuple[dict, torch.Tensor]:
+    """Test metrics and logits; with ``--tta N`` also the single-view accuracy, for comparison."""
+    module, source = fit.module, fit.test_inputs
     preprocessor = BatchPreprocessor(prep) if fit.preprocessor is not None else None
-    logits = batched_inference(fit.module, preprocessor, fit.test_inputs, None, device, AUTOCAST.get(config.precision))
+    if config.tta > 1 and preprocessor is None:  # shifted views are not in the cache: run the whole model on images
+        module, source, preprocessor = model, splits.test, BatchPreprocessor(prep)
+    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
+    module.to(torch.device(device))
+    autocast = AUTOCAST.get(config.precision)
+    logits = batched_inference(module, preprocessor, source, None, device, autocast, tta=config.tta)
+    test = classification_metrics(splits.test.labels, logits, splits.classes)
+    if config.tta > 1:
+        single = batched_inference(fit.module, None if fit.preprocessor is None else preprocessor, fit.test_inputs,
+                                   None, device, autocast)
+        test["accuracy_single_view"] = classification_metrics(splits.test.labels, single, splits.classes)["accuracy"]
+    module.cpu()
     fit.module.cpu()
-    return classification_metrics(splits.test.labels, logits, splits.classes), logits
+    return test, logits
 
 
 def _write_outputs(run_dir: Path, model, config: TrainConfig, prep: Preprocessing, splits: DataSplits, rows, test) -> None:
@@ -384,6 +396,8 @@ def _final_metrics(config: TrainConfig, splits: DataSplits, rows: list[dict], te
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "test_samples": test["samples"],
+        "tta_views": config.tta,
+        "test_accuracy_single_view": test.get("accuracy_single_view", test["accuracy"]),
         "train_samples": len(splits.train),
         "val_source": splits.val_source,
         "val_samples": len(splits.val) if splits.val is not None else 0,

@@ -93,7 +93,9 @@ class BatchPreprocessor:
             self._stats[device] = (mean, std)
         return self._stats[device]
 
-    def __call__(self, images: torch.Tensor, train: bool = False, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, train: bool = False, dtype: Optional[torch.dtype] = None,
+                 shift: Optional[tuple[float, float]] = None) -> torch.Tensor:
+        """``shift``: an evaluation view moved by ``(dx, dy)`` in ``affine_grid`` units (see :func:`tta_shifts`)."""
         x = images.to(torch.float32) / 255.0 if images.dtype == torch.uint8 else images.to(torch.float32)
         x = self._match_channels(x)
         size = self.prep.image_size
@@ -104,6 +106,10 @@ class BatchPreprocessor:
             x = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
         elif x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        if shift is not None and shift != (0.0, 0.0):
+            theta = torch.tensor([[1.0, 0.0, shift[0]], [0.0, 1.0, shift[1]]], device=x.device).expand(x.shape[0], 2, 3)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         mean, std = self._mean_std(x.device)
         x = (x - mean) / std
         if self.prep.in_chans == 3:
@@ -119,6 +125,22 @@ class BatchPreprocessor:
         if self.prep.in_chans == 3 and x.shape[1] == 4:
             return x[:, :3]
         return x
+
+
+TTA_OFFSETS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+
+def tta_shifts(views: int) -> list[tuple[float, float]]:
+    """The ``views`` test-time views: the image itself, then copies shifted by 1/28 of its side
+    (one pixel of a 28-px digit; 4 px at 112 px) right, left, down, up, then diagonally.
+
+    Shifts only, no flips: they suit digits and text as well as photos. ``affine_grid`` spans
+    [-1, 1], so a shift by a fraction ``f`` of the side is ``2 f``.
+    """
+    if not 1 <= views <= len(TTA_OFFSETS):
+        raise ValueError(f"test-time views must be 1 to {len(TTA_OFFSETS)}")
+    step = 2.0 / 28.0
+    return [(dx * step, dy * step) for dx, dy in TTA_OFFSETS[:views]]
 
 
 def randaugment_transform(seed: int):
