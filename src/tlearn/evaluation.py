@@ -34,14 +34,17 @@ def batched_inference(
     device: str | torch.device = "cpu",
     autocast_dtype: Optional[torch.dtype] = None,
     tta: int = 1,
-) -> torch.Tensor:
+    fold: bool = True,
+    single_view: bool = False,
+):
     """Model outputs (float32, on CPU) for a split's images (or a tensor), in batches.
 
-    ``preprocessor=None`` feeds the tensors as they are (cached activations). For 256 samples
-    or more it runs a BatchNorm-folded copy of the model when that copy checks out (see
-    :func:`folded_copy`); ``model`` itself is never changed. ``tta`` > 1 averages the class
+    ``preprocessor=None`` feeds the tensors as they are (cached activations). With ``fold`` and
+    256 samples or more it runs a BatchNorm-folded copy of the model when that copy checks out
+    (see :func:`folded_copy`); ``model`` itself is never changed. ``tta`` > 1 averages the class
     probabilities of that many shifted views (:func:`~tlearn.transforms.tta_shifts`) and returns
-    their log, so softmax and argmax downstream see the averaged prediction.
+    their log, so softmax and argmax downstream see the averaged prediction. ``single_view``
+    also returns the unshifted view's outputs, from the same pass: ``(outputs, single)``.
     """
     device = torch.device(device)
     batch_size = batch_size or inference_batch_size(device)
@@ -49,19 +52,26 @@ def batched_inference(
     shifts = tta_shifts(tta) if preprocessor is not None else [None]
     inputs = ([preprocessor(batch.to(device, non_blocking=True), train=False, shift=s) for s in shifts]
               if preprocessor is not None else [batch.to(device, non_blocking=True)] for batch in batches)
-    outputs = []
+    averaged, single = [], []
     with eval_mode(model):
         first = next(inputs, None)
-        runner = folded_copy(model, first[0][:8]) if first is not None and len(source) >= FOLD_MIN_SAMPLES else model
+        large = first is not None and len(source) >= FOLD_MIN_SAMPLES
+        runner = folded_copy(model, first[0][:8]) if fold and large else model
         autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with autocast:
             for views in itertools.chain([first] if first is not None else [], inputs):
-                if len(views) == 1:
-                    outputs.append(runner(views[0]).float().cpu())
-                else:
-                    mean = torch.stack([torch.softmax(runner(v).float(), dim=1) for v in views]).mean(0)
-                    outputs.append(mean.clamp_min(1e-12).log().cpu())
-    return torch.cat(outputs) if outputs else torch.empty(0)
+                outputs = [runner(v).float() for v in views]
+                single.append(outputs[0].cpu())
+                if len(outputs) > 1:
+                    averaged.append(mean_probabilities(outputs).clamp_min(1e-12).log().cpu())
+    single = torch.cat(single) if single else torch.empty(0)
+    result = torch.cat(averaged) if averaged else single
+    return (result, single) if single_view else result
+
+
+def mean_probabilities(view_outputs: list[torch.Tensor]) -> torch.Tensor:
+    """The class probabilities of several views of the same images, averaged."""
+    return torch.stack([torch.softmax(out.float(), dim=1) for out in view_outputs]).mean(0)
 
 
 def fold_batchnorm(module: nn.Module) -> int:

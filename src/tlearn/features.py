@@ -149,14 +149,14 @@ def extract(
                 pass
     preprocessor = BatchPreprocessor(prep)
     runner = frozen
-    if len(split) >= evaluation.FOLD_MIN_SAMPLES:
+    if len(split) >= evaluation.FOLD_MIN_SAMPLES:  # folding here, not per split in batched_inference
         if plan.runner is None:  # folded once, shared by the train, val and test splits
             plan.runner = folded_copy(frozen, preprocessor(next(iter(split.batches(8))).to(device)))
         runner = plan.runner
     outputs = []
     for _ in range(views):
         if augment is None:
-            outputs.append(batched_inference(runner, preprocessor, split, batch_size, device))
+            outputs.append(batched_inference(runner, preprocessor, split, batch_size, device, fold=False))
         else:
             outputs.append(_augmented_view(runner, augment, split, batch_size, device))
     # One view: a view of the tensor, not a stacked copy (the 60k-image cache is large).

@@ -106,6 +106,7 @@ def read_images(paths: list[Path], channels: int, skip_bad: bool = False) -> tup
 @torch.inference_mode()
 def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int = 64, tta: int = 1) -> torch.Tensor:
     """Class probabilities ``[N, classes]`` for uint8 images of any sizes (``tta``: shifted views averaged)."""
+    from .evaluation import mean_probabilities
     from .transforms import tta_shifts
 
     shifts = tta_shifts(tta)
@@ -123,7 +124,7 @@ def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int =
         # Each image is resized on its own (sizes differ), then the batch runs at once.
         chunk = images[start : start + batch_size]
         views = [torch.cat([preprocess(img.unsqueeze(0), shift=s) for img in chunk]) for s in shifts]
-        probabilities.append(torch.stack([torch.softmax(run.model(v).float(), dim=1) for v in views]).mean(0))
+        probabilities.append(mean_probabilities([run.model(v) for v in views]))
     return torch.cat(probabilities) if probabilities else torch.empty(0, len(run.classes))
 
 

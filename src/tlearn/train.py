@@ -367,14 +367,12 @@ def _evaluate(fit: FitInputs, model: TransferModel, splits: DataSplits, prep: Pr
     # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
     module.to(torch.device(device))
     autocast = AUTOCAST.get(config.precision)
-    logits = batched_inference(module, preprocessor, source, None, device, autocast, tta=config.tta)
+    logits, single = batched_inference(module, preprocessor, source, None, device, autocast, tta=config.tta,
+                                       single_view=True)
     test = classification_metrics(splits.test.labels, logits, splits.classes)
-    if config.tta > 1:
-        single = batched_inference(fit.module, None if fit.preprocessor is None else preprocessor, fit.test_inputs,
-                                   None, device, autocast)
+    if config.tta > 1:  # the unshifted view came out of the same pass
         test["accuracy_single_view"] = classification_metrics(splits.test.labels, single, splits.classes)["accuracy"]
-    module.cpu()
-    fit.module.cpu()
+    fit.module.cpu()  # holds ``model`` on the cached path too
     return test, logits
 
 
