@@ -1,13 +1,20 @@
-# Quick start: `make demo` trains the default model, `make test` runs the test suite.
+# Quick start: `make demo` trains the default model, `make test` lints and runs the test suite.
 # Both create .venv and install into it. constraints.txt keeps pip on the torch build that is
 # already on disk here; drop `-c constraints.txt` to let pip pick any torch.
 PYTHON ?= python3
 VENV ?= .venv
 PIP_FLAGS ?= -c constraints.txt
-TLEARN_DATA_DIR ?= ../shared/datasets
+# The datasets folder beside a clone of the repository (as CI has it). Without it, and without a
+# TLEARN_DATA_DIR of your own, tlearn uses its user data directory (downloading MNIST when online).
+SHARED_DATA := $(wildcard ../shared/datasets)
+ifneq ($(SHARED_DATA),)
+TLEARN_DATA_DIR ?= $(SHARED_DATA)
 export TLEARN_DATA_DIR
+endif
+# The benchmark scripts, in the order `make bench` runs them (each writes benchmarks/results/<name>.json).
+BENCHMARKS := bench_cache bench_overhead bench_compute bench_memory bench_seed000 bench_curves run_presets
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint format bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +27,19 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/tlearn train
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+
+format: install
+	$(VENV)/bin/ruff check --fix src tests benchmarks examples
+	$(VENV)/bin/ruff format src tests benchmarks examples
+
+test: lint
 	$(VENV)/bin/python -m pytest -q
 
 bench: install
-	$(VENV)/bin/python benchmarks/run_all.py
+	@for name in $(BENCHMARKS); do echo "== $$name"; $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

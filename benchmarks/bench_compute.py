@@ -18,11 +18,14 @@ def throughput(channels_last: bool, bf16: bool, compile_model: bool, train: bool
     import torch.nn.functional as F
 
     from tlearn.config import load_preset, make_config
-    from tlearn.train import prepare_model
-    from tlearn.transforms import BatchPreprocessor
+    from tlearn.data.augment import BatchPreprocessor
+    from tlearn.data.preprocessing import resolve_preprocessing
+    from tlearn.models.backbones import backbone_info
+    from tlearn.training.setup import build_transfer_model
 
     config = make_config({**load_preset("default"), "channels_last": channels_last})
-    model, prep = prepare_model(config, 10)
+    prep = resolve_preprocessing(config, backbone_info(config.backbone))
+    model = build_transfer_model(config, prep, 10)
     if not channels_last:
         model = model.to(memory_format=torch.contiguous_format)
     if compile_model:
@@ -54,13 +57,24 @@ def throughput(channels_last: bool, bf16: bool, compile_model: bool, train: bool
 
 def main() -> None:
     rows = []
-    variants = [("baseline NCHW fp32", False, False, False), ("channels_last", True, False, False),
-                ("channels_last + bf16", True, True, False), ("channels_last + compile", True, False, True)]
+    variants = [
+        ("baseline NCHW fp32", False, False, False),
+        ("channels_last", True, False, False),
+        ("channels_last + bf16", True, True, False),
+        ("channels_last + compile", True, False, True),
+    ]
     for name, cl, bf16, comp in variants:
-        row = {"variant": name, "train_images_per_s": round(throughput(cl, bf16, comp, True), 1),
-               "infer_images_per_s": round(throughput(cl, bf16, comp, False, steps=16), 1)}
+        row = {
+            "variant": name,
+            "train_images_per_s": round(throughput(cl, bf16, comp, True), 1),
+            "infer_images_per_s": round(throughput(cl, bf16, comp, False, steps=16), 1),
+        }
         rows.append(row)
-        print(f"{name:<28} train {row['train_images_per_s']:>7.1f} img/s   inference {row['infer_images_per_s']:>7.1f} img/s", flush=True)
+        print(
+            f"{name:<28} train {row['train_images_per_s']:>7.1f} img/s   "
+            f"inference {row['infer_images_per_s']:>7.1f} img/s",
+            flush=True,
+        )
     write_result("compute", {"model": "efficientnet_lite0, in_chans 1, 80 px, batch 64", "variants": rows})
 
 

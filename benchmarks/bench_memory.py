@@ -20,18 +20,38 @@ CASES = {
     "default": ["--preset", "default"],
     # One fine-tuning epoch over all 60k images (fast recipe, 64 px): memory does not grow with epochs.
     "full-60k": ["--preset", "mnist1000-fast", "--train-size", "60000", "--epochs", "1", "--val-source", "none"],
-    "full-60k-frozen-cached": ["--preset", "default", "--train-size", "60000", "--epochs", "3", "--val-source", "none",
-                               "--freeze", "backbone", "--augment", "none"],
+    "full-60k-frozen-cached": [
+        "--preset",
+        "default",
+        "--train-size",
+        "60000",
+        "--epochs",
+        "3",
+        "--val-source",
+        "none",
+        "--freeze",
+        "backbone",
+        "--augment",
+        "none",
+    ],
 }
 
 
 def measure(case: str) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"tlearn-mem-{case}-"))
-    run = run_cli([*CASES[case], "--data-dir", data_dir(), "--cache-dir", str(out / "cache"), "--out", str(out / "run")])
+    run = run_cli(
+        [*CASES[case], "--data-dir", data_dir(), "--cache-dir", str(out / "cache"), "--out", str(out / "run")]
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     m = run["metrics"]
-    return {"peak_rss_mb": round(peak_mb, 1), "wall_seconds": run["wall_seconds"], "train_samples": m["train_samples"],
-            "test_accuracy": m["test_accuracy"], "test_samples": m["test_samples"], "epochs": m["epochs"]}
+    return {
+        "peak_rss_mb": round(peak_mb, 1),
+        "wall_seconds": run["wall_seconds"],
+        "train_samples": m["train_samples"],
+        "test_accuracy": m["test_accuracy"],
+        "test_samples": m["test_samples"],
+        "epochs": m["epochs"],
+    }
 
 
 def main() -> None:
@@ -47,8 +67,11 @@ def main() -> None:
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-2000:])
         results[case] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{case:<24} peak RSS {results[case]['peak_rss_mb']:>8.0f} MB  wall {results[case]['wall_seconds']:>7.1f} s  "
-              f"test acc {100 * results[case]['test_accuracy']:.2f}% on {results[case]['test_samples']}")
+        print(
+            f"{case:<24} peak RSS {results[case]['peak_rss_mb']:>8.0f} MB  "
+            f"wall {results[case]['wall_seconds']:>7.1f} s  "
+            f"test acc {100 * results[case]['test_accuracy']:.2f}% on {results[case]['test_samples']}"
+        )
     write_result("memory", {"cases": results, "targets_mb": {"default": 2048, "full-60k": 4096}})
 
 

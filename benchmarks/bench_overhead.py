@@ -22,7 +22,7 @@ def bare_loop(images, labels, image_size: int, batch_size: int, epochs: int) -> 
     import torch
     import torch.nn.functional as F
 
-    from tlearn.weights import load_lite0_imagenet
+    from tlearn.models.weights import load_lite0_imagenet
 
     torch.manual_seed(0)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
@@ -55,17 +55,40 @@ def main() -> None:
     args = parser.parse_args()
 
     from tlearn.config import make_config
-    from tlearn.data import build_splits
+    from tlearn.data.dataset import build_splits
 
-    splits = build_splits(make_config({"data_dir": data_dir(), "train_size": 1000, "val_source": "none", "test_size": 100}))
+    splits = build_splits(
+        make_config({"data_dir": data_dir(), "train_size": 1000, "val_source": "none", "test_size": 100})
+    )
     bare_epochs = bare_loop(splits.train.images, splits.train.labels, args.image_size, args.batch_size, args.epochs)
     # Both sides are compared on epochs 2…E: epoch 1 holds one-off warm-up (kernel selection,
     # and Lightning's set-up on tlearn's side), reported separately below.
     bare = 1000 * (len(bare_epochs) - 1) / sum(bare_epochs[1:])
     out = Path(tempfile.mkdtemp(prefix="tlearn-bench-overhead-")) / "run"
-    run = run_cli(["--data-dir", data_dir(), "--train-size", "1000", "--test-size", "100", "--val-source", "none",
-                   "--image-size", str(args.image_size), "--batch-size", str(args.batch_size), "--epochs", str(args.epochs),
-                   "--augment", "none", "--in-chans", "3", "--out", str(out)])
+    run = run_cli(
+        [
+            "--data-dir",
+            data_dir(),
+            "--train-size",
+            "1000",
+            "--test-size",
+            "100",
+            "--val-source",
+            "none",
+            "--image-size",
+            str(args.image_size),
+            "--batch-size",
+            str(args.batch_size),
+            "--epochs",
+            str(args.epochs),
+            "--augment",
+            "none",
+            "--in-chans",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     history = run["metrics"]["history"]
     steady = [row["seconds"] for row in history[1:]]
     tlearn_rate = 1000 * len(steady) / sum(steady)
@@ -74,11 +97,20 @@ def main() -> None:
     print(f"bare PyTorch loop : {bare:7.1f} images/s")
     print(f"tlearn (steady)   : {tlearn_rate:7.1f} images/s  (incl. start-up: {tlearn_overall:.1f})")
     print(f"ratio             : {ratio:.3f} (target >= 0.9)")
-    write_result("overhead", {"image_size": args.image_size, "batch_size": args.batch_size, "epochs": args.epochs,
-                              "bare_epoch_seconds": [round(t, 2) for t in bare_epochs],
-                              "tlearn_epoch_seconds": [row["seconds"] for row in history],
-                              "bare_images_per_s": round(bare, 1), "tlearn_images_per_s": round(tlearn_rate, 1),
-                              "tlearn_images_per_s_including_startup": round(tlearn_overall, 1), "ratio": round(ratio, 3)})
+    write_result(
+        "overhead",
+        {
+            "image_size": args.image_size,
+            "batch_size": args.batch_size,
+            "epochs": args.epochs,
+            "bare_epoch_seconds": [round(t, 2) for t in bare_epochs],
+            "tlearn_epoch_seconds": [row["seconds"] for row in history],
+            "bare_images_per_s": round(bare, 1),
+            "tlearn_images_per_s": round(tlearn_rate, 1),
+            "tlearn_images_per_s_including_startup": round(tlearn_overall, 1),
+            "ratio": round(ratio, 3),
+        },
+    )
 
 
 if __name__ == "__main__":

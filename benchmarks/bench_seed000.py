@@ -100,24 +100,61 @@ def main() -> None:
     args = parser.parse_args()
 
     from tlearn.config import make_config
-    from tlearn.data import build_splits
+    from tlearn.data.dataset import build_splits
 
-    splits = build_splits(make_config({"data_dir": data_dir(), "train_size": args.train_size, "test_size": args.test_size, "val_source": "none"}))
+    splits = build_splits(
+        make_config(
+            {"data_dir": data_dir(), "train_size": args.train_size, "test_size": args.test_size, "val_source": "none"}
+        )
+    )
     baseline = published(splits.train, splits.test, args.epochs)
     tmp = Path(tempfile.mkdtemp(prefix="tlearn-bench-seed000-"))
-    common = ["--preset", "seed000-vgg16", "--weights", "none", "--data-dir", data_dir(), "--train-size", str(args.train_size),
-              "--test-size", str(args.test_size), "--epochs", str(args.epochs)]
-    rows = {"published (PIL per image, NCHW fp32)": {"wall_seconds": baseline["seconds"], "test_accuracy": baseline["test_accuracy"]}}
+    common = [
+        "--preset",
+        "seed000-vgg16",
+        "--weights",
+        "none",
+        "--data-dir",
+        data_dir(),
+        "--train-size",
+        str(args.train_size),
+        "--test-size",
+        str(args.test_size),
+        "--epochs",
+        str(args.epochs),
+    ]
+    rows = {
+        "published (PIL per image, NCHW fp32)": {
+            "wall_seconds": baseline["seconds"],
+            "test_accuracy": baseline["test_accuracy"],
+        }
+    }
     for name, extra in (("tlearn fp32", []), ("tlearn bf16-mixed", ["--precision", "bf16-mixed"])):
         run = run_cli([*common, *extra, "--out", str(tmp / name.replace(" ", "-"))])
-        rows[name] = {"wall_seconds": run["wall_seconds"], "train_seconds": run["metrics"]["train_seconds"],
-                      "test_accuracy": run["metrics"]["test_accuracy"]}
+        rows[name] = {
+            "wall_seconds": run["wall_seconds"],
+            "train_seconds": run["metrics"]["train_seconds"],
+            "test_accuracy": run["metrics"]["test_accuracy"],
+        }
     for name, r in rows.items():
-        r["speedup_vs_published"] = round(rows["published (PIL per image, NCHW fp32)"]["wall_seconds"] / r["wall_seconds"], 2)
-        print(f"{name:<40}{r['wall_seconds']:>8.1f} s  acc {100 * r['test_accuracy']:.1f}% on {args.test_size}  x{r['speedup_vs_published']}")
-    write_result("seed000", {"train_size": args.train_size, "test_size": args.test_size, "epochs": args.epochs,
-                             "weights": "random (offline)", "runs": rows,
-                             "note": "published-pipeline time excludes Python start-up; tlearn's includes it (whole process)"})
+        r["speedup_vs_published"] = round(
+            rows["published (PIL per image, NCHW fp32)"]["wall_seconds"] / r["wall_seconds"], 2
+        )
+        print(
+            f"{name:<40}{r['wall_seconds']:>8.1f} s  acc {100 * r['test_accuracy']:.1f}% on {args.test_size}  "
+            f"x{r['speedup_vs_published']}"
+        )
+    write_result(
+        "seed000",
+        {
+            "train_size": args.train_size,
+            "test_size": args.test_size,
+            "epochs": args.epochs,
+            "weights": "random (offline)",
+            "runs": rows,
+            "note": "published-pipeline time excludes Python start-up; tlearn's includes it (whole process)",
+        },
+    )
 
 
 if __name__ == "__main__":

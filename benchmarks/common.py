@@ -19,21 +19,35 @@ def run_cli(args: list[str], env: dict | None = None) -> dict:
     out = Path(args[args.index("--out") + 1])
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "tlearn.cli", "train", "--no-progress", *args],
-                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "tlearn.cli", "train", "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"tlearn failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"wall_seconds": round(wall, 2), "peak_rss_mb_upper_bound": round(max(peak_kb, before) / 1024, 1), "metrics": metrics}
+    return {
+        "wall_seconds": round(wall, 2),
+        "peak_rss_mb_upper_bound": round(max(peak_kb, before) / 1024, 1),
+        "metrics": metrics,
+    }
 
 
 def environment() -> dict:
     import torch
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "threads": torch.get_num_threads(), "machine": platform.machine(), "processor": platform.processor()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+    }
 
 
 def write_result(name: str, payload: dict) -> Path:

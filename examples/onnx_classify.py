@@ -16,7 +16,11 @@ from PIL import Image
 
 def load(path: str):
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items() if k != "preprocessing" and k != "producer"}
+    meta = {
+        k: json.loads(v)
+        for k, v in session.get_modelmeta().custom_metadata_map.items()
+        if k != "preprocessing" and k != "producer"
+    }
     return session, meta
 
 

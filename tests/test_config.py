@@ -1,6 +1,17 @@
+"""The validated config: errors that name the field and its source, YAML, presets, freeze specs."""
+
 import pytest
 
-from tlearn.config import TrainConfig, config_to_yaml, load_preset, make_config, preset_names, read_yaml, resolve_config
+from tlearn.config import (
+    FreezeSpec,
+    TrainConfig,
+    config_to_yaml,
+    load_preset,
+    make_config,
+    preset_names,
+    read_yaml,
+    resolve_config,
+)
 from tlearn.errors import ConfigError
 
 
@@ -82,10 +93,34 @@ def test_presets_are_shipped_and_valid():
 
 def test_seed000_preset_matches_the_tutorial():
     cfg = make_config(load_preset("seed000-vgg16"))
-    assert (cfg.backbone, cfg.freeze, cfg.head, cfg.image_size, cfg.normalize) == ("vgg16", "backbone", "mlp", 224, "none")
+    assert (cfg.backbone, str(cfg.freeze), cfg.head, cfg.image_size, cfg.normalize) == (
+        "vgg16",
+        "backbone",
+        "mlp",
+        224,
+        "none",
+    )
     assert (cfg.augment, cfg.optimizer, cfg.epochs, cfg.train_size, cfg.test_size) == ("seed", "adam", 10, 1000, 200)
 
 
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown preset 'nope'; available: .*seed000-vgg16"):
         load_preset("nope")
+
+
+def test_freeze_is_parsed_once_into_a_spec():
+    cfg = make_config({"freeze": "until:blocks.4"})
+    assert cfg.freeze == FreezeSpec("until", "blocks.4") and cfg.freeze.any
+    assert cfg.model_dump()["freeze"] == "until:blocks.4" and "freeze: until:blocks.4" in config_to_yaml(cfg)
+    assert not make_config({}).freeze.any and str(make_config({"freeze": "backbone"}).freeze) == "backbone"
+
+
+def test_with_changes_validates():
+    cfg = make_config({})
+    assert cfg.with_changes(freeze="backbone").freeze.kind == "backbone"
+    with pytest.raises(ConfigError, match="'lr'"):
+        cfg.with_changes(lr=-1)
+
+
+def test_every_field_has_a_description():
+    assert all(field.description for field in TrainConfig.model_fields.values())

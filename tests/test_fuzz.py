@@ -14,13 +14,14 @@ import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers import preprocessing
 from tlearn.cli import app
-from tlearn.config import read_yaml, resolve_config
-from tlearn.data import load_mnist
-from tlearn.distributed import check_distributed
-from tlearn.datasets import read_csv_dataset
+from tlearn.config import resolve_config
+from tlearn.data.folders import read_csv_dataset
+from tlearn.data.idx import load_idx
+from tlearn.data.images import read_image
 from tlearn.errors import TlearnError
-from tlearn.inference import read_image
+from tlearn.training.distributed import check_distributed
 
 EXAMPLES = int(os.environ.get("TLEARN_FUZZ_EXAMPLES", "60"))
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # "skipped N rows" warnings are expected here
@@ -73,7 +74,7 @@ def _check_idx(tmp_path, header, body, count_images, count_labels):
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"")
     try:
-        split = load_mnist(tmp_path, train=True)
+        split = load_idx(tmp_path, train=True)
     except TlearnError:
         return
     assert split.images.shape[0] == split.labels.shape[0] > 0
@@ -83,7 +84,7 @@ def _check_csv(tmp_path, text):
     path = tmp_path / "d.csv"
     path.write_text(text, encoding="utf-8")
     try:
-        read_csv_dataset(path)
+        read_csv_dataset(path, preprocessing(32, data_channels=3, crop_pct=0.875))
     except TlearnError:
         pass
 
@@ -98,10 +99,47 @@ def _check_yaml(tmp_path, text):
 
 
 COMMAND = typer.main.get_command(app)
-WORDS = ["train", "evaluate", "predict", "export", "presets", "compare", "lr-find", "backbones", "--lr", "--epochs", "--freeze",
-         "until:layer3", "--preset", "default", "--augment", "digits", "-1", "nan", "0", "1e9", "--image-size", "--format",
-         "onnx", "--help", "--debug", "--top-k", "x", "", "--batch-size", "--in-chans", "3", "--device", "mps", "--resume",
-         "--devices", "--num-nodes", "--strategy", "ddp", "2"]
+WORDS = [
+    "train",
+    "evaluate",
+    "predict",
+    "export",
+    "presets",
+    "compare",
+    "lr-find",
+    "backbones",
+    "--lr",
+    "--epochs",
+    "--freeze",
+    "until:layer3",
+    "--preset",
+    "default",
+    "--augment",
+    "digits",
+    "-1",
+    "nan",
+    "0",
+    "1e9",
+    "--image-size",
+    "--format",
+    "onnx",
+    "--help",
+    "--debug",
+    "--top-k",
+    "x",
+    "",
+    "--batch-size",
+    "--in-chans",
+    "3",
+    "--device",
+    "mps",
+    "--resume",
+    "--devices",
+    "--num-nodes",
+    "--strategy",
+    "ddp",
+    "2",
+]
 
 
 def _check_argv(argv):
@@ -116,8 +154,8 @@ def _check_argv(argv):
     except (typer.Exit, typer.Abort, typer.TyperException):
         return
     if name == "train":
-        options = {k: (v.value if hasattr(v, "value") else v) for k, v in sub_ctx.params.items()
-                   if k not in ("preset", "config", "no_progress", "dry_run", "resume", "compile", "channels_last")}
+        own = ("preset", "config", "dry_run", "resume")
+        options = {k: v for k, v in sub_ctx.params.items() if k not in own and v is not None}
         try:
             check_distributed(resolve_config("default", None, options))
         except TlearnError:
@@ -131,23 +169,42 @@ def test_image_reader(tmp_path_factory, data):
 
 
 @FUZZ
-@given(header=st.sampled_from([0x803, 0x801, 0x0, 0xFFFFFFFF, 0x80D]), body=st.binary(max_size=2000),
-       count_images=st.integers(0, 5), count_labels=st.integers(0, 5))
+@given(
+    header=st.sampled_from([0x803, 0x801, 0x0, 0xFFFFFFFF, 0x80D]),
+    body=st.binary(max_size=2000),
+    count_images=st.integers(0, 5),
+    count_labels=st.integers(0, 5),
+)
 def test_idx_reader(tmp_path_factory, header, body, count_images, count_labels):
     _check_idx(tmp_path_factory.mktemp("idx"), header, body, count_images, count_labels)
 
 
 @FUZZ
-@given(text=st.one_of(st.text(max_size=300), st.lists(st.tuples(st.text(max_size=20), st.text(max_size=10)), max_size=8).map(
-    lambda rows: "path,label\n" + "\n".join(f"{a},{b}" for a, b in rows))))
+@given(
+    text=st.one_of(
+        st.text(max_size=300),
+        st.lists(st.tuples(st.text(max_size=20), st.text(max_size=10)), max_size=8).map(
+            lambda rows: "path,label\n" + "\n".join(f"{a},{b}" for a, b in rows)
+        ),
+    )
+)
 def test_csv_reader(tmp_path_factory, text):
     _check_csv(tmp_path_factory.mktemp("csv"), text)
 
 
 @FUZZ
-@given(text=st.one_of(st.text(max_size=300), st.dictionaries(st.sampled_from(["lr", "epochs", "freeze", "backbone", "augment", "x", "seed", "devices", "strategy"]),
-       st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=10), st.none(), st.booleans()), max_size=5).map(
-           lambda d: "\n".join(f"{k}: {v!r}" for k, v in d.items()))))
+@given(
+    text=st.one_of(
+        st.text(max_size=300),
+        st.dictionaries(
+            st.sampled_from(["lr", "epochs", "freeze", "backbone", "augment", "x", "seed", "devices", "strategy"]),
+            st.one_of(
+                st.integers(-5, 10**6), st.floats(allow_nan=True), st.text(max_size=10), st.none(), st.booleans()
+            ),
+            max_size=5,
+        ).map(lambda d: "\n".join(f"{k}: {v!r}" for k, v in d.items())),
+    )
+)
 def test_yaml_reader(tmp_path_factory, text):
     _check_yaml(tmp_path_factory.mktemp("yaml"), text)
 

@@ -1,30 +1,26 @@
 """tlearn: transfer learning for image classification."""
+
 __version__ = "0.1.0"
 
 # The public API is imported lazily so that `import tlearn` (and `tlearn --help`) stays fast:
 # torch, Lightning and timm load only when a function that needs them is called.
-__all__ = ["train", "TrainConfig", "RunResult", "create_backbone", "load_model", "resolve_config"]
+_API = {
+    "train": ("training.pipeline", "train"),
+    "resume": ("training.pipeline", "resume"),
+    "TrainConfig": ("config", "TrainConfig"),
+    "resolve_config": ("config", "resolve_config"),
+    "RunResult": ("runs.directory", "RunResult"),
+    "load_model": ("runs.spec", "load_model"),
+    "load_run": ("runs.spec", "load_run"),
+    "create_backbone": ("models.backbones", "create_backbone"),
+}
+__all__ = list(_API)
 
 
 def __getattr__(name):
-    if name == "train":
-        from .train import train
+    if name not in _API:
+        raise AttributeError(f"module 'tlearn' has no attribute {name!r}")
+    from importlib import import_module
 
-        return train
-    if name in ("TrainConfig", "resolve_config"):
-        from . import config
-
-        return getattr(config, name)
-    if name == "RunResult":
-        from .runs import RunResult
-
-        return RunResult
-    if name == "load_model":
-        from .runs import load_model
-
-        return load_model
-    if name == "create_backbone":
-        from .backbones import create_backbone
-
-        return create_backbone
-    raise AttributeError(f"module 'tlearn' has no attribute {name!r}")
+    module, attr = _API[name]
+    return getattr(import_module(f".{module}", __name__), attr)

@@ -1,6 +1,3 @@
-"""``python -m tlearn``: the same as the ``tlearn`` command."""
+from .cli import main
 
-from tlearn.cli import main
-
-if __name__ == "__main__":
-    main()
+main()

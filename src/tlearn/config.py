@@ -2,103 +2,182 @@
 
 One pydantic model holds every option of a run. Flags, a YAML file (``--config``) and presets all
 produce the same ``TrainConfig``; the resolved config is written to the run directory so that
-``tlearn train --config RUN/config.yaml`` reproduces the run.
+``tlearn train --config RUN/config.yaml`` reproduces the run. Each field's description is also its
+``--flag`` help in the CLI, so the two never disagree.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
 
 from .errors import ConfigError
 
-FREEZE_PATTERN = re.compile(r"^(backbone|none|until:[A-Za-z0-9_.]+)$")
+_FREEZE_PATTERN = re.compile(r"^(backbone|none|until:[A-Za-z0-9_.]+)$")
+
+
+@dataclass(frozen=True)
+class FreezeSpec:
+    """``--freeze`` parsed once: train everything, freeze the whole backbone, or freeze the stem up to a stage."""
+
+    kind: Literal["none", "backbone", "until"]
+    stage: Optional[str] = None
+
+    @classmethod
+    def parse(cls, text: Any) -> FreezeSpec:
+        if isinstance(text, FreezeSpec):
+            return text
+        if not isinstance(text, str) or not _FREEZE_PATTERN.match(text):
+            raise ValueError("must be 'backbone', 'none' or 'until:<stage>'")
+        kind, _, stage = text.partition(":")
+        return cls(kind, stage or None)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"until:{self.stage}" if self.kind == "until" else self.kind
+
+    @property
+    def any(self) -> bool:
+        """True when some part of the backbone is frozen."""
+        return self.kind != "none"
+
+
+Freeze = Annotated[FreezeSpec, BeforeValidator(FreezeSpec.parse), PlainSerializer(str, return_type=str)]
+DatasetName = Literal["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn", "folder", "csv"]
 
 
 class TrainConfig(BaseModel):
-    """Every option of a training run. Field docs double as the YAML reference."""
+    """Every option of a training run. Field descriptions double as the CLI help and the YAML reference."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # --- data -----------------------------------------------------------------------------
-    dataset: Literal["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn", "folder", "csv"] = "mnist"
-    data_file: Optional[str] = Field(None, description="CSV with path,label columns (for --dataset csv).")
-    data_dir: Optional[str] = Field(None, description="Dataset root; else $TLEARN_DATA_DIR, else a user cache dir.")
-    train_size: Optional[int] = Field(1000, ge=1, description="Training images (stratified subset); null = all.")
-    test_size: Optional[int] = Field(None, ge=1, description="Test images (stratified subset); null = full test set.")
+    dataset: DatasetName = Field(
+        "mnist",
+        description="A built-in dataset, folder (train/<class>/ images, optional val/, test/) or csv (--data-file).",
+    )
+    data_file: Optional[str] = Field(None, description="CSV file with path,label columns (for --dataset csv).")
+    data_dir: Optional[str] = Field(
+        None, description="Dataset root (else $TLEARN_DATA_DIR, else ~/.cache/tlearn/datasets)."
+    )
+    train_size: Optional[int] = Field(
+        1000, ge=1, description="Training images, a seeded class-stratified subset (null in YAML = all)."
+    )
+    test_size: Optional[int] = Field(None, ge=1, description="Test images, a seeded stratified subset (default: all).")
     val_source: Literal["holdout", "test", "none"] = Field(
         "holdout",
-        description="holdout: val images drawn from the unused training pool; test: validate on the test "
-        "subset (what seed 000 did); none: no validation.",
+        description="Where per-epoch validation images come from: holdout (unused training images), "
+        "test (the test subset, as seed 000 did) or none.",
     )
-    val_size: int = Field(500, ge=1, description="Validation images when val_source is holdout.")
-    in_chans: Literal[1, 3] = Field(3, description="3: replicate grey to RGB; 1: adapt the first convolution.")
-    image_size: Optional[int] = Field(None, ge=8, le=1024, description="Input side in pixels; null = backbone default.")
+    val_size: int = Field(500, ge=1, description="Validation images for --val-source holdout.")
+    in_chans: Literal[1, 3] = Field(
+        3, description="Model input channels: 3 (grey replicated to RGB) or 1 (first convolution adapted)."
+    )
+    image_size: Optional[int] = Field(
+        None, ge=8, le=1024, description="Input side in pixels (default: the backbone's native size)."
+    )
     normalize: Literal["weights", "imagenet", "none"] = Field(
-        "weights", description="weights: mean/std of the pretrained weights; none: plain [0, 1] scaling."
+        "weights", description="Input mean/std: the pretrained weights' own, ImageNet's, or none ([0, 1] scaling)."
     )
-    augment: Literal["none", "seed", "digits", "randaugment"] = "none"
+    augment: Literal["none", "seed", "digits", "randaugment"] = Field(
+        "none",
+        description="Training augmentation: seed (seed 000's shear/zoom/flip), digits (small shifts, "
+        "rotations, scaling), randaugment (photos) or none.",
+    )
 
     # --- model ----------------------------------------------------------------------------
-    backbone: str = "efficientnet_lite0"
-    weights: str = Field("imagenet", description="imagenet | none | path to a .safetensors/.pt state dict.")
-    head: Literal["linear", "mlp"] = "linear"
+    backbone: str = Field(
+        "efficientnet_lite0", description="efficientnet_lite0 | any torchvision CNN (resnet50, vgg16 …) | timm/<name>."
+    )
+    weights: str = Field(
+        "imagenet", description="imagenet | none (random init) | PATH to a .safetensors/.pt state dict."
+    )
+    head: Literal["linear", "mlp"] = Field(
+        "linear", description="linear: pool, dropout, linear; mlp: seed 000's Flatten-Dense-Dropout-Dense."
+    )
     head_hidden: int = Field(256, ge=1, description="Hidden units of the mlp head.")
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    freeze: str = Field("none", description="backbone | none | until:<stage>")
-    channels_last: bool = True
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="Dropout before the linear head.")
+    freeze: Freeze = Field(
+        FreezeSpec("none"), description="backbone | none | until:<stage> (the stem up to and including that stage)."
+    )
+    channels_last: bool = Field(True, description="channels_last memory format (faster convolutions on CPU and GPU).")
     compile: bool = Field(False, description="torch.compile the trained part (pays off only for long runs).")
     feature_cache: Literal["auto", "off"] = Field(
-        "auto", description="auto: run the frozen part once and train on stored activations whenever that is exact."
+        "auto", description="auto: train on cached activations of the frozen part whenever that is exact."
     )
-    cached_views: int = Field(0, ge=0, le=100, description="With augmentation and a frozen part: cache K augmented views per image (approximation).")
-    cache_dir: Optional[str] = Field(None, description="Feature cache folder; default ~/.cache/tlearn/features.")
+    cached_views: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="With augmentation and a frozen part: cache K augmented views per image (an approximation).",
+    )
+    cache_dir: Optional[str] = Field(None, description="Feature cache folder (default ~/.cache/tlearn/features).")
 
     # --- optimisation ---------------------------------------------------------------------
-    epochs: int = Field(10, ge=1, le=10000)
-    batch_size: int = Field(64, ge=1, le=65536, description="Images per optimiser step, in total over all DDP processes.")
-    optimizer: Literal["adam", "adamw", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0.0, le=10.0)
-    weight_decay: float = Field(0.01, ge=0.0, le=10.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    scheduler: Literal["none", "cosine", "onecycle"] = "cosine"
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    tta: int = Field(1, ge=1, le=9, description="Test-time views averaged for the final test evaluation (1 = off; shifts by 1/28 of the side).")
+    epochs: int = Field(10, ge=1, le=10000, description="Training epochs.")
+    batch_size: int = Field(
+        64, ge=1, le=65536, description="Images per optimiser step, in total over all DDP processes."
+    )
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adamw", description="Optimiser (sgd uses --momentum).")
+    lr: float = Field(1e-3, gt=0.0, le=10.0, description="Learning rate.")
+    weight_decay: float = Field(0.01, ge=0.0, le=10.0, description="Weight decay (not applied to biases and norms).")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
+    scheduler: Literal["none", "cosine", "onecycle"] = Field(
+        "cosine", description="LR schedule: cosine (5 % linear warm-up, then cosine decay), onecycle or none; per step."
+    )
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Label smoothing of the training loss.")
+    tta: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="Test-time views (1-9) averaged for the final test score: the image and copies shifted by "
+        "1/28 of its side; 1 = off.",
+    )
     schedule: Literal["standard", "gradual"] = Field(
-        "standard", description="gradual: backbone frozen for --unfreeze-at epochs, then trained with discriminative LRs."
+        "standard",
+        description="gradual: the backbone frozen for --unfreeze-at epochs, then trained with "
+        "discriminative per-stage LRs.",
     )
     unfreeze_at: int = Field(1, ge=1, description="gradual: epochs trained with the backbone frozen.")
-    lr_ratio: float = Field(10.0, ge=1.0, le=1e4, description="gradual: head LR / LR of the earliest trained stage (geometric in between).")
+    lr_ratio: float = Field(
+        10.0, ge=1.0, le=1e4, description="gradual: head LR / LR of the earliest trained stage (geometric between)."
+    )
 
     # --- execution ------------------------------------------------------------------------
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
-    seed: int = Field(0, ge=0)
-    devices: int = Field(1, ge=1, le=1024, description="Processes per machine (CPU) or GPUs per machine; more than 1 trains with DDP.")
-    num_nodes: int = Field(1, ge=1, le=1024, description="Machines taking part (DDP across nodes, started by torchrun or SLURM).")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where to train; auto picks CUDA, then MPS, then the CPU."
+    )
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = Field(
+        "32-true", description="Numeric precision (Lightning's names); bf16-mixed autocasts to bfloat16."
+    )
+    seed: int = Field(0, ge=0, description="Random seed (same seed, same numbers on the same CPU).")
+    devices: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Processes (CPU) or GPUs per machine; more than 1 trains with DDP, --batch-size split across them.",
+    )
+    num_nodes: int = Field(
+        1, ge=1, le=1024, description="Machines taking part in DDP (start each with torchrun or srun)."
+    )
     strategy: Literal["auto", "ddp"] = Field(
-        "auto", description="auto: one process, or DDP when devices x num_nodes > 1; ddp: DistributedDataParallel."
+        "auto", description="ddp: DistributedDataParallel; auto: DDP when --devices x --num-nodes > 1."
     )
     num_workers: Optional[int] = Field(
-        None, ge=0, le=64,
-        description="Data loader workers; null = auto: 0 (batches are sliced from memory and preprocessed "
-        "in one batched call), or cores-1 (max 4) for per-sample RandAugment.",
+        None,
+        ge=0,
+        le=64,
+        description="Data loader worker processes (default: 0, as batches are preprocessed in one call; "
+        "cores-1, at most 4, for per-sample RandAugment).",
     )
-    out: Optional[str] = Field(None, description="Run directory; default runs/<timestamp>-<backbone>.")
-    progress: bool = True
-    description: str = ""
-
-    @field_validator("freeze")
-    @classmethod
-    def _check_freeze(cls, value: str) -> str:
-        if not FREEZE_PATTERN.match(value):
-            raise ValueError("must be 'backbone', 'none' or 'until:<stage>'")
-        return value
+    out: Optional[str] = Field(None, description="Run directory (default runs/<timestamp>-<backbone>).")
+    progress: bool = Field(True, description="Show the progress bar.")
+    description: str = Field("", description="Free text saved with the run.")
 
     @field_validator("lr", "weight_decay", "dropout", "label_smoothing", "momentum")
     @classmethod
@@ -106,6 +185,10 @@ class TrainConfig(BaseModel):
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        """A validated copy with some fields changed (``model_copy`` would skip validation)."""
+        return make_config({**self.model_dump(), **changes})
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
@@ -168,27 +251,25 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """The option mapping of a shipped preset (without its ``summary`` line)."""
+def _preset_mapping(name: str) -> dict[str, Any]:
     import yaml
 
     if name not in preset_names():
         raise ConfigError(f"unknown preset '{name}'; available: {', '.join(preset_names())}")
     text = (resources.files("tlearn") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text) or {}
+    return yaml.safe_load(text) or {}
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The option mapping of a shipped preset (without its ``summary`` line)."""
+    data = _preset_mapping(name)
     data.pop("summary", None)
     return data
 
 
 def preset_summaries() -> dict[str, str]:
     """One-line description of each preset, for ``tlearn presets``."""
-    import yaml
-
-    out = {}
-    for name in preset_names():
-        text = (resources.files("tlearn") / "presets" / f"{name}.yaml").read_text(encoding="utf-8")
-        out[name] = str((yaml.safe_load(text) or {}).get("summary", ""))
-    return out
+    return {name: str(_preset_mapping(name).get("summary", "")) for name in preset_names()}
 
 
 def resolve_config(

@@ -1,123 +1,162 @@
-"""Using a finished run: reload it, read user images, predict, re-evaluate on a test set.
+"""Running a model on images: batched inference (with BatchNorm folding and test-time views),
+``predict`` on image files, and re-evaluating a finished run on its test set.
 
-Everything goes through the same preprocessing as training (``model.json`` carries it), so an
-image file of any size or mode is classified exactly as the test set was.
+Everything goes through the run's :class:`~tlearn.data.preprocessing.Preprocessing`, so an image
+file of any size or mode is classified exactly as the test set was.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import csv
+import io
+import itertools
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import torch
+from torch import nn
 
-from .datasets import IMAGE_SUFFIXES
-from .errors import DataError, TlearnError
-from .transforms import BatchPreprocessor, Preprocessing
+from .data.augment import BatchPreprocessor, tta_shifts
+from .data.preprocessing import eval_view
+from .errors import RunError
+from .fileio import atomic_write_text
+from .runs.metrics import classification_metrics
+from .runs.spec import LoadedRun
+from .runtime import eval_mode, inference_batch_size
 
-
-
-@dataclass
-class LoadedRun:
-    """A trained model with its preprocessing and class names, ready for inference."""
-
-    run_dir: Path
-    model: torch.nn.Module
-    spec: dict
-    preprocessing: Preprocessing
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.spec["classes"])
-
-    @property
-    def data_channels(self) -> int:
-        """Channels of the training images (1 for MNIST): user images are converted to match."""
-        return int(self.spec.get("data_channels", 1))
-
-    def preprocessor(self) -> BatchPreprocessor:
-        return BatchPreprocessor(self.preprocessing)
+# Folding BatchNorm into convolutions only pays for its copy of the model on larger inputs.
+FOLD_MIN_SAMPLES = 256
 
 
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load a finished run directory (``model.safetensors`` + ``model.json``), without pickle."""
-    from .runs import load_model
+@torch.inference_mode()
+def batched_inference(
+    model: nn.Module,
+    preprocessor: Optional[BatchPreprocessor],
+    source,
+    batch_size: Optional[int] = None,
+    device: str | torch.device = "cpu",
+    autocast_dtype: Optional[torch.dtype] = None,
+    tta: int = 1,
+    fold: bool = True,
+    single_view: bool = False,
+):
+    """Model outputs (float32, on CPU) for a split's images (or a tensor), in batches.
 
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise TlearnError(f"run directory not found: {run_dir}")
-    model, spec = load_model(run_dir)
-    p = spec["preprocessing"]
-    prep = Preprocessing(int(p["image_size"]), int(p["in_chans"]), tuple(p["mean"]), tuple(p["std"]))
-    return LoadedRun(run_dir, model, spec, prep)
+    ``preprocessor=None`` feeds the tensors as they are (cached activations). With ``fold`` and
+    256 samples or more it runs a BatchNorm-folded copy of the model when that copy checks out
+    (see :func:`folded_copy`); ``model`` itself is never changed. ``tta`` > 1 averages the class
+    probabilities of that many shifted views (:func:`~tlearn.data.augment.tta_shifts`) and returns
+    their log, so softmax and argmax downstream see the averaged prediction. ``single_view``
+    also returns the unshifted view's outputs, from the same pass: ``(outputs, single)``.
+    """
+    device = torch.device(device)
+    batch_size = batch_size or inference_batch_size(device)
+    batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
+    shifts = tta_shifts(tta) if preprocessor is not None else [None]
+    inputs = (
+        [preprocessor(batch.to(device, non_blocking=True), train=False, shift=s) for s in shifts]
+        if preprocessor is not None
+        else [batch.to(device, non_blocking=True)]
+        for batch in batches
+    )
+    averaged, single = [], []
+    with eval_mode(model):
+        first = next(inputs, None)
+        large = first is not None and len(source) >= FOLD_MIN_SAMPLES
+        runner = folded_copy(model, first[0][:8]) if fold and large else model
+        autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
+        with autocast:
+            for views in itertools.chain([first] if first is not None else [], inputs):
+                outputs = [runner(v).float() for v in views]
+                single.append(outputs[0].cpu())
+                if len(outputs) > 1:
+                    averaged.append(mean_probabilities(outputs).clamp_min(1e-12).log().cpu())
+    single = torch.cat(single) if single else torch.empty(0)
+    result = torch.cat(averaged) if averaged else single
+    return (result, single) if single_view else result
 
 
-def find_images(paths: list[str]) -> list[Path]:
-    """Expand folders (recursively) into image files; keep explicit files as given."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise DataError(f"no such image file or folder: {path}")
-    if not found:
-        raise DataError(f"no image files found in {', '.join(paths)}")
-    return found
+def mean_probabilities(view_outputs: list[torch.Tensor]) -> torch.Tensor:
+    """The class probabilities of several views of the same images, averaged."""
+    return torch.stack([torch.softmax(out.float(), dim=1) for out in view_outputs]).mean(0)
 
 
-def read_image(path: Path, channels: int) -> torch.Tensor:
-    """Decode any PIL-readable image to uint8 ``[channels, H, W]`` (alpha dropped, palette expanded)."""
-    from PIL import Image
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold every eval-mode BatchNorm into the convolution just before it, in place; returns the count.
 
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("RGBA", "LA", "P", "PA"):
-                img = img.convert("RGBA").convert("RGB")
-            img = img.convert("L" if channels == 1 else "RGB")
-            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-            return data.reshape(img.height, img.width, channels).permute(2, 0, 1).contiguous()
-    except Image.DecompressionBombError:
-        raise DataError(f"cannot read image {path}: too many pixels (a possible decompression bomb)") from None
-    except Exception as err:  # decoders raise many types (OSError, ValueError, SyntaxError, struct.error …)
-        raise DataError(f"cannot read image {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    ``BN(conv(x))`` with fixed statistics is one affine map per channel, so it can be merged
+    into the convolution's weights and bias: one pass over the activations less per layer.
+    "Just before" means the previous sibling in the module's child order, which is how
+    torchvision and timm declare their conv-BN pairs; :func:`folded_copy` checks the result
+    against the original network and discards it if they disagree.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    count = 0
+    children = list(module.named_children())
+    for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+        if (
+            isinstance(conv, nn.Conv2d)
+            and isinstance(bn, nn.BatchNorm2d)
+            and bn.running_mean is not None
+            and conv.out_channels == bn.num_features
+        ):
+            weight, bias = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            )
+            conv.weight, conv.bias = weight, bias
+            # timm's BatchNormAct2d also holds the activation (and dropout) that follow the norm.
+            rest = [m for m in (getattr(bn, "drop", None), getattr(bn, "act", None)) if isinstance(m, nn.Module)]
+            setattr(module, bn_name, nn.Sequential(*rest) if rest else nn.Identity())
+            count += 1
+    for _, child in children:
+        count += fold_batchnorm(child)
+    return count
 
 
-def read_images(paths: list[Path], channels: int, skip_bad: bool = False) -> tuple[list[Path], list[torch.Tensor], list[Path]]:
-    """Read images; with ``skip_bad`` undecodable files are skipped and returned as the third item."""
-    kept, images, bad = [], [], []
-    for path in paths:
-        try:
-            images.append(read_image(path, channels))
-            kept.append(path)
-        except DataError:
-            if not skip_bad:
-                raise
-            bad.append(path)
-    if not kept:
-        raise DataError(f"none of the {len(bad)} file(s) is a decodable image (first: {bad[0]})")
-    return kept, images, bad
+@torch.inference_mode()
+def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
+    """An eval-mode copy of ``model`` with BatchNorm folded in, if it gives the same outputs; else ``model``.
+
+    Folding makes CNN inference about 1.3-1.6x faster on the CPU. The copy must match the
+    original on ``probe`` (a few real inputs) to float rounding, 1e-4 of the outputs' scale.
+    """
+    if not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        return model
+    fast = copy.deepcopy(model).eval()
+    if fold_batchnorm(fast) == 0:
+        return model
+    with eval_mode(model):  # modules shared with a trainable top keep their mode
+        reference, candidate = model(probe).float(), fast(probe).float()
+    scale = reference.abs().max().item() or 1.0
+    return fast if (reference - candidate).abs().max().item() <= 1e-4 * scale else model
+
+
+def evaluate_split(
+    model: nn.Module,
+    preprocessor: BatchPreprocessor,
+    split,
+    device="cpu",
+    batch_size: Optional[int] = None,
+    autocast_dtype: Optional[torch.dtype] = None,
+    tta: int = 1,
+) -> dict:
+    """Metrics of ``model`` on a whole split (``tta``: test-time views, see :func:`batched_inference`)."""
+    logits = batched_inference(model, preprocessor, split, batch_size, device, autocast_dtype, tta)
+    return classification_metrics(split.labels, logits, split.classes)
+
+
+# --- a finished run ----------------------------------------------------------------------------
 
 
 @torch.inference_mode()
 def predict_images(run: LoadedRun, images: list[torch.Tensor], batch_size: int = 64, tta: int = 1) -> torch.Tensor:
     """Class probabilities ``[N, classes]`` for uint8 images of any sizes (``tta``: shifted views averaged)."""
-    from .evaluation import mean_probabilities
-    from .transforms import tta_shifts
-
     shifts = tta_shifts(tta)
     preprocess = run.preprocessor()
-    crop_pct = run.spec.get("eval_crop_pct")
-    if crop_pct:  # trained on photos: the same resize + centre crop as its test set
-        from torchvision.transforms import v2
-
-        size = run.preprocessing.image_size
-        crop = v2.Compose([v2.Resize(int(round(size / crop_pct)), antialias=True), v2.CenterCrop(size)])
-        images = [crop(img) for img in images]
+    images = [eval_view(img, run.preprocessing) for img in images]  # the test set's resize + centre crop
     run.model.eval()
     probabilities = []
     for start in range(0, len(images), batch_size):
@@ -139,8 +178,7 @@ def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Opti
     """Re-evaluate a run on its dataset's test split (full, or a seeded stratified subset;
     ``tta``: that many shifted views averaged per image)."""
     from .config import make_config, read_yaml
-    from .data import build_splits
-    from .evaluation import evaluate_split
+    from .data.dataset import build_splits
 
     config_path = run.run_dir / "config.yaml"
     saved = read_yaml(config_path) if config_path.is_file() else {}
@@ -148,6 +186,20 @@ def evaluate_run(run: LoadedRun, data_dir: Optional[str] = None, test_size: Opti
     if data_dir:
         overrides["data_dir"] = data_dir
     config = make_config({**saved, **overrides}, str(config_path))
-    test = build_splits(config).test
-    test.configure(run.preprocessing.image_size, run.spec.get("eval_crop_pct") or 0.875)
+    test = build_splits(config, run.preprocessing).test
     return evaluate_split(run.model, run.preprocessor(), test, tta=tta)
+
+
+def write_predictions_csv(path: Path, images: list, ranked: list[list[tuple[str, float]]]) -> None:
+    """``path,label,probability`` per image (plus ``top_k`` as ``label:prob;…`` when k > 1)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    k = len(ranked[0]) if ranked else 1
+    writer.writerow(["path", "label", "probability"] + (["top_k"] if k > 1 else []))
+    for image, row in zip(images, ranked):
+        extra = [";".join(f"{c}:{p:.6f}" for c, p in row)] if k > 1 else []
+        writer.writerow([str(image), row[0][0], f"{row[0][1]:.6f}", *extra])
+    try:
+        atomic_write_text(Path(path), buffer.getvalue())
+    except OSError as err:
+        raise RunError(f"cannot write {path}: {err.strerror}") from None

@@ -1,0 +1,51 @@
+"""The ``tlearn`` command line: a thin layer over the Python API.
+
+Only typer and the config are imported at start-up; torch and friends load inside the commands,
+so ``tlearn --help`` answers at once. This is the single place where errors become output: a
+``TlearnError`` prints one line on stderr and exits with its code (2; 130 for Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from . import info_commands, run_commands, train_commands  # noqa: F401  (they register the commands)
+from .app import DEBUG, app
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point: user errors become one line on stderr and exit code 2."""
+    from ..errors import TlearnError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        print("tlearn: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.TyperException as err:  # bad flag, wrong type, unknown command
+        ctx = getattr(err, "ctx", None)
+        if type(err).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print(f"tlearn: error: {err.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except TlearnError as err:
+        if DEBUG["on"]:
+            raise
+        print(f"tlearn: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("tlearn: interrupted before training started; nothing to resume", file=sys.stderr)
+        sys.exit(130)
+    except OSError as err:  # the machine refused a read or write tlearn did not foresee (I/O error, permissions)
+        if DEBUG["on"]:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        print(f"tlearn: error: {err.strerror or err}{where} (run with --debug for the details)", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,144 @@
+"""``tlearn train``, ``lr-find`` and ``compare``: every config option, plus each command's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import app, resolve_base_config
+from .options import flag, with_config_options
+
+PRESET = typer.Option(None, "--preset", help="Start from a shipped preset (see 'tlearn presets'); flags override it.")
+CONFIG = typer.Option(None, "--config", help="YAML config file; flags override it.")
+DRY_RUN_SIZES = {"epochs": 1, "train_size": 64, "test_size": 64, "val_size": 32}
+
+
+@app.command()
+@with_config_options()
+def train(
+    overrides: dict,
+    preset: Optional[str] = PRESET,
+    config: Optional[Path] = CONFIG,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Tiny end-to-end run: 1 epoch, 64 train / 64 test images."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue an interrupted run directory from its last finished epoch."
+    ),
+) -> None:
+    """Fine-tune a pretrained backbone and write a run directory (metrics, plots, model).
+
+    Examples:\n
+      tlearn train                                  # EfficientNet-Lite0 on 1,000 MNIST digits\n
+      tlearn train --preset seed000-vgg16           # seed 000, reproduced\n
+      tlearn train --backbone resnet18 --freeze backbone --epochs 5\n
+      tlearn train --devices 2 --strategy ddp          # two processes (DDP)
+    """
+    if resume is not None:
+        given = [flag(k) for k in overrides] + (["--preset"] if preset else []) + (["--config"] if config else [])
+        if given:
+            raise typer.BadParameter(f"--resume uses the run's saved config; drop {given[0]}")
+        from ..training.pipeline import resume as resume_run
+
+        print_summary(resume_run(resume))
+        return
+    if dry_run:  # tiny sizes, unless given explicitly
+        overrides = {**DRY_RUN_SIZES, **overrides}
+    from ..training.pipeline import train as run_training
+
+    print_summary(run_training(resolve_base_config(preset, config, overrides)))
+
+
+def print_summary(result) -> None:
+    """The console summary of a finished run."""
+    from rich.console import Console
+
+    if result is None:  # a DDP rank other than 0: rank 0 reports
+        return
+    m = result.metrics
+    console = Console()
+    console.print(
+        f"[bold green]Test accuracy {100 * m['test_accuracy']:.2f}%[/] on {m['test_samples']:,} test images "
+        f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']})"
+    )
+    if m.get("tta_views", 1) > 1:
+        console.print(
+            f"Test-time augmentation: {m['tta_views']} views; one view alone gives "
+            f"{100 * m['test_accuracy_single_view']:.2f}%"
+        )
+    if m.get("final_val_accuracy") is not None:
+        console.print(
+            f"Validation accuracy (last epoch, {m['val_source']}, {m['val_samples']:,} images): "
+            f"{100 * m['final_val_accuracy']:.2f}%"
+        )
+    console.print(f"Training time {m['train_seconds']:.1f} s, total {m['total_seconds']:.1f} s on {m['device']}")
+    console.print(f"Run directory: {result.run_dir}")
+
+
+@app.command("lr-find")
+@with_config_options(exclude=("out",))
+def lr_find(
+    overrides: dict,
+    preset: Optional[str] = PRESET,
+    config: Optional[Path] = CONFIG,
+    min_lr: float = typer.Option(1e-6, "--min-lr", min=0.0, help="Lowest LR of the range."),
+    max_lr: float = typer.Option(1.0, "--max-lr", min=0.0, help="Highest LR of the range."),
+    steps: int = typer.Option(100, "--steps", min=5, help="Batches in the range test."),
+    out: Path = typer.Option(Path("runs/lr-find"), "--out", help="Folder for lr_find.png."),
+) -> None:
+    """Learning-rate range test: a plot of loss against LR and a suggested --lr.
+
+    Example: tlearn lr-find --backbone resnet18 --freeze backbone --out runs/lrf
+    """
+    from ..training.lr_find import lr_find as run_lr_find
+
+    base = resolve_base_config(preset, config, {"progress": False, **overrides})
+    result = run_lr_find(base, out, min_lr, max_lr, steps)
+    lr = result["suggested_lr"]
+    print(f"Suggested learning rate: {lr:.2e}" if lr else "No clear suggestion; see the plot")
+    print(f"Plot: {result['plot']}")
+
+
+def _items(text: str) -> list[str]:
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise typer.BadParameter(f"empty list: '{text}'")
+    return values
+
+
+def _sizes(text: str) -> list[Optional[int]]:
+    sizes = []
+    for item in _items(text):
+        if item != "all" and not item.isdigit():
+            raise typer.BadParameter(f"--train-sizes takes whole numbers or 'all', not '{item}'")
+        sizes.append(None if item == "all" else int(item))
+    return sizes
+
+
+@app.command()
+@with_config_options(exclude=("backbone", "weights", "freeze", "train_size", "out"))
+def compare(
+    overrides: dict,
+    backbones: str = typer.Option("efficientnet_lite0", "--backbones", help="Comma-separated backbones."),
+    init: str = typer.Option("pretrained", "--init", help="Comma-separated: pretrained, random."),
+    train_sizes: str = typer.Option("100,1000", "--train-sizes", help="Comma-separated training-set sizes ('all')."),
+    freeze: str = typer.Option("backbone", "--freeze", help="Comma-separated freeze settings."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Preset the grid starts from (default: 'default')."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config the grid starts from."),
+    out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for the runs and the tables."),
+) -> None:
+    """Train a grid of configurations and tabulate them (CSV, markdown, accuracy-vs-size plot).
+
+    Train options set the grid's base configuration; the grid sets each run's backbone, weights, freezing and size.
+
+    Example: tlearn compare --backbones efficientnet_lite0,resnet18 --init pretrained,random --train-sizes 100,1000
+    """
+    from ..training.compare import compare as run_compare
+
+    unknown = [i for i in _items(init) if i not in ("pretrained", "random")]
+    if unknown:
+        raise typer.BadParameter(f"--init takes pretrained and/or random, not '{unknown[0]}'")
+    base = resolve_base_config(preset, config, overrides)
+    grid = (_items(backbones), _items(init), _sizes(train_sizes), _items(freeze))
+    rows = run_compare(base, *grid, out)
+    print(f"{len(rows)} runs; tables: {out / 'compare.csv'}, {out / 'compare.md'}; plot: {out / 'compare.png'}")

@@ -1,0 +1,85 @@
+"""The LightningModule: trains a transfer model on uint8 image batches (or cached activations).
+
+Batches arrive as uint8 images; the module preprocesses them on the device (resize, augment,
+normalise) right before the forward pass, so the data loader stays trivial and cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.augment import BatchPreprocessor
+from ..errors import NonFiniteLossError
+from .checkpoints import ConstantStateSlimmer
+from .optim import OptimSettings, make_optimizer
+
+
+class TransferLearner(pl.LightningModule):
+    """Trains ``model`` (a :class:`~tlearn.models.transfer.TransferModel`, or the part above a cache boundary)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        preprocessor: Optional[BatchPreprocessor],
+        optim: OptimSettings,
+        label_smoothing: float = 0.0,
+        groups: Optional[list] = None,
+    ):
+        super().__init__()
+        self.model = model
+        self.preprocessor = preprocessor
+        self.optim = optim
+        self.label_smoothing = label_smoothing
+        self.groups = groups  # [(params, lr multiplier)]; None = every trainable parameter at --lr
+        self._slimmer = ConstantStateSlimmer()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _step(self, batch, train: bool):
+        images, labels = batch
+        # Without a preprocessor the inputs are cached activations, already model-ready.
+        inputs = self.preprocessor(images, train=train) if self.preprocessor is not None else images
+        logits = self.model(inputs)
+        smoothing = self.label_smoothing if train else 0.0
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+        acc = (logits.argmax(1) == labels).float().mean()
+        return loss, acc, labels.shape[0]
+
+    def training_step(self, batch, batch_idx: int):
+        loss, acc, n = self._step(batch, train=True)
+        bad = not torch.isfinite(loss)
+        if self.trainer.world_size > 1:  # every rank stops together, or the others wait in all-reduce
+            bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
+            value = loss.item() if not torch.isfinite(loss) else "non-finite in another process"
+            raise NonFiniteLossError(
+                f"loss became {value} at epoch {self.current_epoch + 1}, step {batch_idx + 1}; "
+                "lower --lr or check the data (the last good checkpoint is kept)"
+            )
+        # sync_dist: under DDP the epoch figures average over every process's batches (a no-op alone).
+        # logger=False: the epoch history logs one row per epoch to the loggers itself.
+        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=n, sync_dist=True, logger=False)
+        self.log(
+            "train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True, logger=False
+        )
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        loss, acc, n = self._step(batch, train=False)
+        self.log("val_loss", loss, on_epoch=True, batch_size=n, sync_dist=True, logger=False)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True, logger=False)
+
+    def configure_optimizers(self):
+        return make_optimizer(self.model, self.optim, self.trainer.estimated_stepping_batches, self.groups)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._slimmer.slim(self, checkpoint)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._slimmer.refill(self, checkpoint)

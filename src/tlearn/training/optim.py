@@ -1,0 +1,72 @@
+"""Optimisers and per-step learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    """The options that shape the optimiser and its schedule."""
+
+    optimizer: str
+    lr: float
+    weight_decay: float
+    momentum: float
+    scheduler: str
+
+    @classmethod
+    def of(cls, config) -> OptimSettings:
+        return cls(config.optimizer, config.lr, config.weight_decay, config.momentum, config.scheduler)
+
+
+def make_optimizer(model: nn.Module, config: OptimSettings, total_steps: int, groups: Optional[list] = None) -> dict:
+    """Optimiser plus a per-step LR schedule.
+
+    ``groups`` (``[(params, lr multiplier)]``) gives discriminative LRs and may hold parameters
+    that are still frozen (gradual unfreezing): they join the updates once they get gradients.
+    """
+    if groups is None:
+        groups = [([p for p in model.parameters() if p.requires_grad], 1.0)]
+    param_groups = []
+    for params, mult in groups:
+        # No weight decay on biases and normalisation scales (1-D tensors): decaying them only hurts.
+        for chunk, decay in (
+            ([p for p in params if p.ndim > 1], config.weight_decay),
+            ([p for p in params if p.ndim <= 1], 0.0),
+        ):
+            if chunk:
+                param_groups.append({"params": chunk, "weight_decay": decay, "lr": config.lr * mult})
+    if not param_groups:
+        raise ConfigError("nothing to train: every parameter is frozen")
+    if config.optimizer == "sgd":
+        optimizer = torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum)
+    elif config.optimizer == "adam":
+        optimizer = torch.optim.Adam(param_groups, lr=config.lr)
+    else:
+        optimizer = torch.optim.AdamW(param_groups, lr=config.lr)
+    total_steps = max(1, int(total_steps))
+    if config.scheduler == "none":
+        return {"optimizer": optimizer}
+    if config.scheduler == "onecycle":
+        max_lr = [g["lr"] for g in param_groups]
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps)
+    else:
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_with_warmup(step, total_steps))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def cosine_with_warmup(step: int, total: int, warmup_fraction: float = 0.05) -> float:
+    """LR multiplier: linear warm-up over the first 5 % of steps, then cosine decay to zero."""
+    warmup = max(1, int(total * warmup_fraction))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -1,0 +1,223 @@
+"""``tlearn.train(config)``: the whole pipeline from a config to a finished run directory."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..config import FreezeSpec, TrainConfig, config_to_yaml, make_config, read_yaml
+from ..data.augment import BatchPreprocessor
+from ..errors import RunError, TrainingInterrupted, one_line
+from ..fileio import atomic_write_json, atomic_write_text
+from ..inference import batched_inference
+from ..runs.directory import RUN_FILES, RunResult, new_run_dir
+from ..runs.metrics import classification_metrics
+from ..runs.plots import plot_confusion_matrix, plot_curves
+from ..runs.report import misclassified_grid, write_report
+from ..runs.spec import ModelSpec, save_model
+from ..runtime import autocast_dtype
+from .distributed import (
+    RUN_DIR_ENV,
+    check_distributed,
+    follower_run_dir,
+    launch_environment,
+    launch_rank,
+    share_run_dir,
+)
+from .optim import OptimSettings
+from .setup import FitInputs, Prepared, fit_inputs, prepare
+from .trainer import build_trainer, fit, quiet_lightning
+
+
+def train(config: TrainConfig, resume_from: Optional[Path] = None) -> Optional[RunResult]:
+    """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`.
+
+    ``resume_from``: a Lightning checkpoint of this run (see :func:`resume`) to continue from.
+    Under DDP every rank calls this; rank 0 evaluates, writes and returns the result, the other
+    ranks return ``None`` once training ends.
+    """
+    with launch_environment():
+        try:
+            return _train(config, resume_from)
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise RunError(_disk_full_message(resume_from)) from None
+
+
+def resume(run_dir: str | Path) -> RunResult:
+    """Continue an interrupted run from its last finished epoch, with its own saved config."""
+    run_dir = Path(run_dir)
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    if not (run_dir / "config.yaml").is_file():
+        raise RunError(f"cannot resume {run_dir}: not a tlearn run directory (no config.yaml)")
+    if not checkpoint.is_file():
+        raise RunError(
+            f"cannot resume {run_dir}: no checkpoint yet (it stopped before finishing an epoch); start it again"
+        )
+    config = make_config({**read_yaml(run_dir / "config.yaml"), "out": str(run_dir)}, str(run_dir / "config.yaml"))
+    try:  # refuse anything but plain tensors and containers before Lightning touches the file
+        torch.load(str(checkpoint), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise RunError(f"refusing to load {checkpoint}: not a plain tensor checkpoint ({one_line(err, 160)})") from None
+    return train(config, resume_from=checkpoint)
+
+
+def _disk_full_message(resume_from: Optional[Path]) -> str:
+    run_dir = resume_from.parent.parent if resume_from else os.environ.get(RUN_DIR_ENV)
+    advice = "free some space or write runs to another disk with --out"
+    if run_dir and (Path(run_dir) / "checkpoints" / "last.ckpt").is_file():
+        return (
+            f"no space left on device while writing {run_dir}: {advice}, "
+            f"then resume with: tlearn train --resume {run_dir}"
+        )
+    return (
+        f"no space left on device{f' while writing {run_dir}' if run_dir else ''}: {advice}, then start the run again"
+    )
+
+
+def _start_run(config: TrainConfig, main: bool) -> Path:
+    """Rank 0 creates the run directory and marks it incomplete; other ranks only learn its name."""
+    if not main:
+        return follower_run_dir(config)
+    run_dir = new_run_dir(config.out, config.backbone)
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
+    atomic_write_json(run_dir / "metrics.json", {"complete": False})
+    share_run_dir(run_dir)
+    return run_dir
+
+
+def _learner(config: TrainConfig, p: Prepared, fit_in: FitInputs):
+    """The LightningModule, and the callbacks of the schedule (gradual unfreezing)."""
+    from .callbacks import GradualUnfreeze
+    from .module import TransferLearner
+
+    callbacks, groups = [], None
+    if config.schedule == "gradual":
+        # The optimiser gets the final trainable set with per-stage LRs; then the backbone is
+        # frozen until the milestone.
+        groups = p.model.stage_groups(config.lr_ratio)
+        p.model.freeze(FreezeSpec("backbone"))
+        callbacks.append(GradualUnfreeze(p.model, config.freeze, config.unfreeze_at))
+    learner = TransferLearner(
+        fit_in.module, fit_in.preprocessor, OptimSettings.of(config), config.label_smoothing, groups
+    )
+    return learner, callbacks
+
+
+def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResult]:
+    from .callbacks import EpochHistory
+
+    started = time.perf_counter()
+    check_distributed(config)
+    main = launch_rank(config) == 0
+    prepared = prepare(config)
+    run_dir = _start_run(config, main)
+
+    fit_in = fit_inputs(config, prepared)
+    if config.compile:
+        fit_in.module.compile()  # in place: parameter names and the saved state dict stay the same
+    history = EpochHistory(fit_in.generators())
+    learner, callbacks = _learner(config, prepared, fit_in)
+    threads = torch.get_num_threads()  # Lightning lowers it per DDP process on the CPU
+    try:
+        with warnings.catch_warnings():
+            quiet_lightning()
+            trainer = build_trainer(config, run_dir, prepared.device, [history, *callbacks])
+            fit_started = time.perf_counter()
+            ckpt = str(resume_from) if resume_from else None
+            interrupted = fit(trainer, learner, fit_in.train_loader, fit_in.val_loader, ckpt)
+    finally:
+        torch.set_num_threads(threads)
+    train_seconds = time.perf_counter() - fit_started
+    if not trainer.is_global_zero:
+        return None
+    if interrupted:
+        done = len(history.rows)
+        atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": done})
+        raise TrainingInterrupted(
+            f"interrupted after {done} finished epoch(s); resume with: tlearn train --resume {run_dir}"
+        )
+    eval_started = time.perf_counter()
+    test, test_logits = _evaluate(config, prepared, fit_in)
+    metrics = _final_metrics(config, prepared, history.rows, test)
+    metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
+    metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=trainer.world_size)
+    _write_outputs(run_dir, config, prepared, history.rows, test)
+    metrics["total_seconds"] = round(time.perf_counter() - started, 3)
+    write_report(run_dir, config.model_dump(), metrics, misclassified_grid(prepared.splits.test, test_logits))
+    metrics["complete"] = True
+    atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
+    return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
+
+
+def _evaluate(config: TrainConfig, p: Prepared, fit_in: FitInputs) -> tuple[dict, torch.Tensor]:
+    """Test metrics and logits; with ``--tta N`` also the single-view accuracy, for comparison."""
+    module, source = fit_in.module, fit_in.test_inputs
+    preprocessor = BatchPreprocessor(p.prep) if fit_in.preprocessor is not None else None
+    if config.tta > 1 and preprocessor is None:  # shifted views are not in the cache: run the whole model
+        module, source, preprocessor = p.model, p.splits.test, BatchPreprocessor(p.prep)
+    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
+    module.to(torch.device(p.device))
+    logits, single = batched_inference(
+        module,
+        preprocessor,
+        source,
+        None,
+        p.device,
+        autocast_dtype(config.precision),
+        tta=config.tta,
+        single_view=True,
+    )
+    labels, classes = p.splits.test.labels, p.splits.classes
+    test = classification_metrics(labels, logits, classes)
+    if config.tta > 1:  # the unshifted view came out of the same pass
+        test["accuracy_single_view"] = classification_metrics(labels, single, classes)["accuracy"]
+    fit_in.module.cpu()  # holds the model on the cached path too
+    return test, logits
+
+
+def _write_outputs(run_dir: Path, config: TrainConfig, p: Prepared, rows: list[dict], test: dict) -> None:
+    save_model(run_dir, p.model, ModelSpec.from_config(config, p.prep, p.splits.classes))
+    plot_curves(rows, "acc", run_dir / "accuracy.png", f"{config.backbone}: accuracy")
+    plot_curves(rows, "loss", run_dir / "loss.png", f"{config.backbone}: loss")
+    plot_confusion_matrix(
+        test["confusion_matrix"],
+        p.splits.classes,
+        run_dir / "confusion_matrix.png",
+        f"test set ({test['samples']} images): {100 * test['accuracy']:.2f}%",
+    )
+
+
+def _final_metrics(config: TrainConfig, p: Prepared, rows: list[dict], test: dict) -> dict:
+    last = rows[-1] if rows else {}
+    splits = p.splits
+    return {
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "test_samples": test["samples"],
+        "tta_views": config.tta,
+        "test_accuracy_single_view": test.get("accuracy_single_view", test["accuracy"]),
+        "train_samples": len(splits.train),
+        "val_source": splits.val_source,
+        "val_samples": len(splits.val) if splits.val is not None else 0,
+        "final_val_accuracy": last.get("val_acc"),
+        "final_train_accuracy": last.get("train_acc"),
+        "epochs": len(rows),
+        "backbone": config.backbone,
+        "weights": config.weights,
+        "freeze": str(config.freeze),
+        "image_size": p.prep.image_size,
+        "device": p.device,
+        "seed": config.seed,
+        "macro_f1": test["macro_f1"],
+        "per_class": test["per_class"],
+        "confusion_matrix": test["confusion_matrix"],
+        "history": rows,
+    }

@@ -1,0 +1,86 @@
+"""Lightning's Trainer as tlearn uses it: checkpoints, the CSV logger, quiet start-up, Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from ..errors import TlearnError, one_line
+from .distributed import trainer_options
+
+ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter (GPU/TPU availability, tips) off the console."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")  # resuming into its own run dir
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # frozen BatchNorm, on purpose
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")  # --val-source none, on purpose
+
+
+def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epochs: bool = True):
+    """A ``pl.Trainer`` writing checkpoints (and, with ``log_epochs``, ``metrics.csv``) in ``run_dir``."""
+    import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
+    # weights of the best validation epoch, which is all it is for (a third of the disk for Adam).
+    # (Lightning's save_last only writes beside a top-k save, so "last" is a top-1 of the latest epoch.)
+    folder = run_dir / "checkpoints"
+    checkpoints = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False)]
+    if config.val_source != "none":
+        checkpoints.append(
+            ModelCheckpoint(
+                dirpath=folder,
+                filename="best",
+                monitor="val_acc",
+                mode="max",
+                save_top_k=1,
+                save_weights_only=True,
+                enable_version_counter=False,
+            )
+        )
+    # The epoch history logs one row per epoch; name="" and version="" put metrics.csv in the run dir itself.
+    loggers = [CSVLogger(save_dir=run_dir, name="", version="")] if log_epochs else False
+    try:
+        return pl.Trainer(
+            accelerator=ACCELERATORS[device],
+            **trainer_options(config, device),
+            precision=config.precision,
+            max_epochs=config.epochs,
+            logger=loggers,
+            callbacks=[*checkpoints, *callbacks],
+            enable_progress_bar=config.progress,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            deterministic=False,
+        )
+    except MisconfigurationException as err:  # e.g. --devices 4 on a machine with 2 GPUs
+        raise TlearnError(f"cannot set up training on {config.devices} {device} device(s): {one_line(err)}") from None
+
+
+def fit(trainer, learner, train_loader, val_loader, ckpt: Optional[str]) -> bool:
+    """Run ``trainer.fit``; True when Ctrl-C stopped it.
+
+    Lightning answers Ctrl-C by shutting down gracefully and calling ``sys.exit(1)`` with SIGINT
+    ignored; tlearn turns that back into a resumable stop and restores the SIGINT handler.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(learner, train_loader, val_loader, ckpt_path=ckpt, weights_only=True)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    return trainer.interrupted

@@ -1,0 +1,95 @@
+"""Builders of test data: generated MNIST-style IDX files, photo folders, the real MNIST location."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_mnist_root() -> Path | None:
+    """The real MNIST (``$TLEARN_DATA_DIR`` or ``../shared/datasets``), or None if absent."""
+    candidates = [os.environ.get("TLEARN_DATA_DIR"), str(REPO.parent / "shared" / "datasets")]
+    for c in candidates:
+        if c and (Path(c) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+            return Path(c)
+    return None
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    n, h, w = images.shape
+    path.write_bytes(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    path.write_bytes(struct.pack(">II", 0x801, labels.shape[0]) + labels.astype(np.uint8).tobytes())
+
+
+def synthetic_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Tiny learnable 28×28 images: class k is a bright bar at a class-specific position, plus noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = rng.integers(0, 40, size=(n, 28, 28))
+    for i, k in enumerate(labels):
+        row = 2 + (k % 5) * 5
+        col = 2 if k < 5 else 16
+        images[i, row : row + 4, col : col + 10] = 255
+    return images.astype(np.uint8), labels
+
+
+def write_tiny_mnist(root: Path, train: int = 300, test: int = 100) -> Path:
+    """A generated dataset in torchvision's MNIST layout below ``root``; returns ``root``."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n, seed in (("train", train, 0), ("t10k", test, 1)):
+        images, labels = synthetic_digits(n, seed)
+        write_idx_images(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx_labels(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+CLASSES = ["circle", "square", "stripe"]
+
+
+def photo(kind: int, rng, size: int):
+    """A small colour picture whose class is its pattern (learnable from a few examples)."""
+    from PIL import Image
+
+    img = rng.integers(0, 60, size=(size, size, 3)).astype(np.uint8)
+    if kind == 0:
+        yy, xx = np.mgrid[:size, :size]
+        img[(yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2] = (230, 40, 40)
+    elif kind == 1:
+        img[size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = (40, 230, 40)
+    else:
+        img[:, ::6] = (40, 40, 230)
+    return Image.fromarray(img)
+
+
+def make_folder(root: Path, counts=None, bad_files: int = 1, classes=CLASSES) -> Path:
+    """``root/<split>/<class>/<i>.{png,jpg,bmp}`` photos of the three pattern classes, plus broken files."""
+    counts = counts or {"train": 12, "val": 4, "test": 4}
+    rng = np.random.default_rng(0)
+    for split, n in counts.items():
+        for k, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                fmt = ["png", "jpg", "bmp"][i % 3]
+                photo(k % 3, rng, 40 + 8 * (i % 3)).save(folder / f"{i}.{fmt}")
+    for i in range(bad_files):
+        (root / "train" / classes[0] / f"broken{i}.png").write_bytes(b"not an image")
+    return root
+
+
+def preprocessing(image_size=32, in_chans=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), data_channels=1, crop_pct=None):
+    """A Preprocessing for tests (1-channel models get an averaged statistic, as the resolver gives them)."""
+    from tlearn.data.preprocessing import Preprocessing
+
+    if in_chans == 1 and len(mean) == 3:
+        mean, std = (sum(mean) / 3,), (sum(std) / 3,)
+    return Preprocessing(image_size, in_chans, tuple(mean), tuple(std), data_channels, crop_pct)

@@ -1,0 +1,27 @@
+"""Grids of runs."""
+
+import csv
+
+from tlearn.config import make_config
+from tlearn.training.compare import compare
+
+BASE = {
+    "image_size": 32,
+    "batch_size": 20,
+    "progress": False,
+    "test_size": 40,
+    "val_source": "none",
+    "epochs": 1,
+    "augment": "none",
+}
+
+
+def test_compare_grid_reuses_cached_features(tiny_mnist, tmp_path):
+    cfg = make_config({**BASE, "data_dir": str(tiny_mnist), "cache_dir": str(tmp_path / "cache")})
+    rows = compare(cfg, ["resnet18"], ["random"], [40, 80], ["backbone"], tmp_path / "cmp")
+    assert [r["train_size"] for r in rows] == [40, 80] and all(r["feature_cache"] for r in rows)
+    table = list(csv.DictReader((tmp_path / "cmp" / "compare.csv").open()))
+    assert len(table) == 2 and float(table[0]["test_accuracy"]) >= 0
+    assert (tmp_path / "cmp" / "compare.png").is_file() and "| resnet18 |" in (
+        tmp_path / "cmp" / "compare.md"
+    ).read_text()
