@@ -70,8 +70,9 @@ def photo(kind: int, rng, size: int):
     return Image.fromarray(img)
 
 
-def make_folder(root: Path, counts=None, bad_files: int = 1, classes=CLASSES) -> Path:
-    """``root/<split>/<class>/<i>.{png,jpg,bmp}`` photos of the three pattern classes, plus broken files."""
+def make_folder(root: Path, counts=None, bad_files: int = 1, classes=CLASSES, size: int = 40) -> Path:
+    """``root/<split>/<class>/<i>.{png,jpg,bmp}`` pictures of the three pattern classes (``size`` to
+    ``size`` + 16 px: small images by default, photos from 80 px on), plus broken files."""
     counts = counts or {"train": 12, "val": 4, "test": 4}
     rng = np.random.default_rng(0)
     for split, n in counts.items():
@@ -80,7 +81,7 @@ def make_folder(root: Path, counts=None, bad_files: int = 1, classes=CLASSES) ->
             folder.mkdir(parents=True)
             for i in range(n):
                 fmt = ["png", "jpg", "bmp"][i % 3]
-                photo(k % 3, rng, 40 + 8 * (i % 3)).save(folder / f"{i}.{fmt}")
+                photo(k % 3, rng, size + 8 * (i % 3)).save(folder / f"{i}.{fmt}")
     for i in range(bad_files):
         (root / "train" / classes[0] / f"broken{i}.png").write_bytes(b"not an image")
     return root
@@ -93,3 +94,27 @@ def preprocessing(image_size=32, in_chans=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0
     if in_chans == 1 and len(mean) == 3:
         mean, std = (sum(mean) / 3,), (sum(std) / 3,)
     return Preprocessing(image_size, in_chans, tuple(mean), tuple(std), data_channels, crop_pct)
+
+
+def write_odd_images(folder: Path, rng=None) -> dict[str, Path]:
+    """One file of each kind a photo folder may hold: the four that decode (CMYK JPEG, 16-bit PNG,
+    EXIF-rotated JPEG, animated GIF) and the two that must be skipped (truncated JPEG, text as .jpg)."""
+    from PIL import Image
+
+    rng = rng or np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    photo(0, rng, 48).convert("CMYK").save(files.setdefault("cmyk", folder / "cmyk.jpg"))
+    deep = (np.arange(48 * 48, dtype=np.uint16).reshape(48, 48) * 28).astype(np.uint16)  # up to 64,484
+    Image.fromarray(deep).save(files.setdefault("png16", folder / "deep.png"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    photo(1, rng, 40).crop((0, 0, 40, 24)).save(files.setdefault("exif", folder / "rotated.jpg"), exif=exif)
+    frames = [photo(k, rng, 40).convert("P") for k in range(3)]
+    frames[0].save(files.setdefault("gif", folder / "animated.gif"), save_all=True, append_images=frames[1:])
+    whole = folder / "whole.jpg"
+    photo(2, rng, 64).save(whole, quality=95)
+    files.setdefault("truncated", folder / "truncated.jpg").write_bytes(whole.read_bytes()[:600])
+    whole.unlink()
+    files.setdefault("text", folder / "notes.jpg").write_text("not an image")
+    return files

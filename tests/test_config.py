@@ -17,7 +17,7 @@ from tlearn.errors import ConfigError
 
 def test_defaults_are_valid():
     cfg = TrainConfig()
-    assert cfg.backbone == "efficientnet_lite0" and cfg.train_size == 1000 and cfg.test_size is None
+    assert cfg.backbone == "efficientnet_lite0" and cfg.train_size is None and cfg.test_size is None
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -66,7 +75,7 @@ class TrainConfig(BaseModel):
         None, description="Dataset root (else $TLEARN_DATA_DIR, else ~/.cache/tlearn/datasets)."
     )
     train_size: Optional[int] = Field(
-        1000, ge=1, description="Training images, a seeded class-stratified subset (null in YAML = all)."
+        None, ge=1, description="Training images, a seeded class-stratified subset (default: all)."
     )
     test_size: Optional[int] = Field(None, ge=1, description="Test images, a seeded stratified subset (default: all).")
     val_source: Literal["holdout", "test", "none"] = Field(
@@ -84,10 +93,16 @@ class TrainConfig(BaseModel):
     normalize: Literal["weights", "imagenet", "none"] = Field(
         "weights", description="Input mean/std: the pretrained weights' own, ImageNet's, or none ([0, 1] scaling)."
     )
-    augment: Literal["none", "seed", "digits", "randaugment"] = Field(
+    eval_crop: Literal["auto", "centre", "none"] = Field(
+        "auto",
+        description="Evaluation view: centre (resize the short side to size / the backbone's crop fraction, "
+        "then centre-crop; ImageNet-style), none (resize the whole image), auto: centre for folders and CSV "
+        "files, none for the built-in sets.",
+    )
+    augment: Literal["none", "seed", "digits", "photo", "randaugment"] = Field(
         "none",
         description="Training augmentation: seed (seed 000's shear/zoom/flip), digits (small shifts, "
-        "rotations, scaling), randaugment (photos) or none.",
+        "rotations, scaling), photo (random resized crop, flip, TrivialAugment), randaugment or none.",
     )
 
     # --- model ----------------------------------------------------------------------------
@@ -131,6 +146,28 @@ class TrainConfig(BaseModel):
         "cosine", description="LR schedule: cosine (5 % linear warm-up, then cosine decay), onecycle or none; per step."
     )
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Label smoothing of the training loss.")
+    keep: Literal["best", "last"] = Field(
+        "best",
+        description="Which epoch's weights the run saves, evaluates and exports: best (lowest validation loss; "
+        "needs validation images, else the last epoch is kept) or last.",
+    )
+    early_stopping: Optional[int] = Field(
+        None, ge=1, description="Stop after N epochs without a lower validation loss (needs validation images)."
+    )
+    class_weights: Literal["none", "auto"] = Field(
+        "none", description="auto: weight the training loss by inverse class frequency (for imbalanced data)."
+    )
+    sampler: Literal["shuffle", "balanced"] = Field(
+        "shuffle", description="balanced: draw training images so that every class is seen equally often."
+    )
+    mixup: float = Field(
+        0.0, ge=0.0, le=10.0, description="MixUp: Beta(a, a) mixing of image pairs and labels (0: off)."
+    )
+    cutmix: float = Field(
+        0.0, ge=0.0, le=10.0, description="CutMix: Beta(a, a) pasted patches, labels mixed by area (0: off)."
+    )
+    grad_clip: Optional[float] = Field(None, gt=0.0, description="Clip the gradient norm to this value.")
+    accumulate: int = Field(1, ge=1, le=1024, description="Accumulate gradients over N batches per optimiser step.")
     tta: int = Field(
         1,
         ge=1,
@@ -179,7 +216,13 @@ class TrainConfig(BaseModel):
     progress: bool = Field(True, description="Show the progress bar.")
     description: str = Field("", description="Free text saved with the run.")
 
-    @field_validator("lr", "weight_decay", "dropout", "label_smoothing", "momentum")
+    @model_validator(mode="after")
+    def _needs_validation(self) -> TrainConfig:
+        if self.early_stopping and self.val_source == "none":
+            raise ValueError("--early-stopping needs validation images: use --val-source holdout or test")
+        return self
+
+    @field_validator("lr", "weight_decay", "dropout", "label_smoothing", "momentum", "mixup", "cutmix")
     @classmethod
     def _finite(cls, value: float) -> float:
         if not math.isfinite(value):
@@ -193,7 +236,9 @@ class TrainConfig(BaseModel):
 
 def _format_validation_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
+    if not first["loc"]:  # a rule across several fields: its message says it all
+        return ("" if source == "option" else f"{source}: ") + first["msg"].removeprefix("Value error, ")
+    where = ".".join(str(p) for p in first["loc"])
     # Values given as flags are named as flags; values from files by their YAML key.
     name = f"--{where.replace('_', '-')}" if source == "option" else f"'{where}'"
     prefix = "" if source == "option" else f"{source}: "
@@ -276,14 +321,18 @@ def resolve_config(
     preset: Optional[str] = None,
     config_file: Optional[str | Path] = None,
     overrides: Optional[dict[str, Any]] = None,
+    defaults: Optional[dict[str, Any]] = None,
 ) -> TrainConfig:
-    """Merge preset < config file < explicit overrides into one validated config.
+    """Merge preset < defaults < config file < explicit overrides into one validated config.
 
-    A validation error names the layer the bad value came from (option, file or preset).
+    ``defaults`` are values chosen for the data (null values count there); ``None`` in
+    ``overrides`` means "not given". A validation error names the layer the bad value came from.
     """
     layers: list[tuple[str, dict[str, Any]]] = []
     if preset:
         layers.append((f"preset {preset}", load_preset(preset)))
+    if defaults:
+        layers.append(("data defaults", defaults))
     if config_file:
         layers.append((str(config_file), read_yaml(config_file)))
     if overrides:

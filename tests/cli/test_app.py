@@ -6,12 +6,13 @@ from tlearn.cli import main
 from tlearn.cli.app import resolve_base_config
 
 
-def test_no_preset_and_no_file_means_the_default_preset(tmp_path):
-    assert resolve_base_config(None, None, {}).image_size == 80  # the default preset's size
+def test_without_a_preset_the_datas_own_defaults_are_the_base(tmp_path, capsys):
+    assert resolve_base_config(None, None, {}).image_size == 80  # MNIST: the default preset's size
+    assert "→ defaults 'default'" in capsys.readouterr().out  # said in one line
     assert resolve_base_config("seed000-vgg16", None, {"epochs": 2}).backbone == "vgg16"
     (tmp_path / "c.yaml").write_text("epochs: 3\n")
     from_file = resolve_base_config(None, tmp_path / "c.yaml", {})
-    assert from_file.epochs == 3 and from_file.image_size is None  # a file replaces the default preset
+    assert from_file.epochs == 3 and from_file.image_size == 80  # a file's values go over those defaults
 
 
 def test_debug_shows_the_traceback(capsys):

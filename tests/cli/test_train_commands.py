@@ -98,3 +98,27 @@ def test_compare_and_lr_find_take_the_train_options(tiny_mnist, tmp_path):
     assert "| 40 |" in (out / "compare.md").read_text() and "| 30 |" in (out / "compare.md").read_text()
     result = tlearn("lr-find", "--test-size", "0")
     assert result.returncode == 2 and "invalid value for --test-size" in result.stderr
+
+
+def test_mnist_written_as_png_files_needs_no_flags(mnist_root, tmp_path):
+    """``tlearn train --data-dir DIR`` on MNIST digits saved as PNG class folders: recognised as small grey
+    images, trained with the MNIST defaults on all of them, tested on test/."""
+    from PIL import Image
+
+    from tlearn.data.idx import load_idx
+
+    for split, train_split, n in (("train", True, 30), ("test", False, 10)):
+        data = load_idx(mnist_root, train_split)
+        for digit in range(10):
+            folder = tmp_path / "png" / split / str(digit)
+            folder.mkdir(parents=True)
+            for i, index in enumerate((data.labels == digit).nonzero().flatten()[:n].tolist()):
+                Image.fromarray(data.images[index, 0].numpy()).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    result = tlearn("train", "--data-dir", str(tmp_path / "png"), "--epochs", "3", "--no-progress", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "small grey images" in result.stdout and "defaults 'default'" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train_samples"] == 300 - 60 and metrics["test_samples"] == 100  # a holdout of 60 validates
+    assert metrics["test_accuracy"] > 0.5  # chance is 0.1; about 0.8 after 3 epochs on 240 digits
+    assert "in_chans: 1" in (out / "config.yaml").read_text()

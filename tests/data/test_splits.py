@@ -22,13 +22,21 @@ def test_image_split_subsets_batches_and_fingerprints():
     )  # no transform outside training
 
 
-def test_file_split_eval_view_is_centre_cropped_and_train_view_random(tmp_path):
-    make_folder(tmp_path, counts={"train": 2}, bad_files=0)
-    split = scan_folder(tmp_path, preprocessing(24, data_channels=3, crop_pct=0.875))["train"]
-    assert split.item(0).shape == (3, 24, 24) and split.item(0).dtype == torch.uint8
-    assert next(split.batches(2)).shape == (2, 3, 24, 24)
-    torch.manual_seed(0)
-    views = [split.dataset(True)[0][0] for _ in range(3)]
-    assert all(v.shape == (3, 24, 24) for v in views) and not torch.equal(views[0], views[1])
-    bigger = scan_folder(tmp_path, preprocessing(32, data_channels=3, crop_pct=0.875))["train"]
-    assert bigger.fingerprint() != split.fingerprint()  # the decode size is part of the cache key
+def test_stored_photos_give_the_same_view_as_the_file(tmp_path):
+    """A photo kept in memory (a square of the working size) and the same file read by predict
+    (decoded at the working size, then the evaluation view) give the model the same input."""
+    from tlearn.data.augment import BatchPreprocessor
+    from tlearn.data.images import read_image
+    from tlearn.data.preprocessing import center_crop, eval_view
+
+    prep = preprocessing(24, data_channels=3, crop_pct=0.875)
+    make_folder(tmp_path, counts={"train": 3}, bad_files=0)
+    split = scan_folder(tmp_path, prep)[0]["train"]
+    path = sorted((tmp_path / "train" / "circle").iterdir())[2]  # 56 px: not already the working size
+    side = prep.working_side
+    index = next(
+        i for i in range(len(split)) if torch.equal(split.images[i], center_crop(read_image(path, 3, side), side))
+    )
+    from_file = eval_view(read_image(path, 3, side), prep).unsqueeze(0)
+    preprocess = BatchPreprocessor(prep)
+    torch.testing.assert_close(preprocess(from_file), preprocess(split.images[index : index + 1]))

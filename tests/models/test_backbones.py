@@ -8,23 +8,25 @@ from tlearn.models.backbones import backbone_info, create_backbone
 
 
 @pytest.mark.parametrize(
-    "name, channels",
+    "name, channels, pooled",
     [
-        ("efficientnet_lite0", 1280),
-        ("resnet18", 512),
-        ("vgg11", 512),
-        ("mobilenet_v3_small", 576),
-        ("densenet121", 1024),
-        ("convnext_tiny", 768),
-        ("timm/resnet10t", 512),
-        ("regnet_y_400mf", 440),
+        ("efficientnet_lite0", 1280, 1280),
+        ("resnet18", 512, 512),
+        ("vgg11", 512, 4096),  # VGG's own FC6/FC7 pre-logits layers are kept
+        ("mobilenet_v3_small", 576, 1024),
+        ("densenet121", 1024, 1024),
+        ("convnext_tiny", 768, 768),
+        ("timm/resnet10t", 512, 512),
+        ("regnet_y_400mf", 440, 440),
     ],
 )
-def test_every_family_gives_a_feature_map(name, channels):
+def test_every_family_gives_a_feature_map_and_a_pooled_vector(name, channels, pooled):
     backbone = create_backbone(name, "none").eval()
     with torch.no_grad():
-        out = backbone(torch.randn(2, 3, 64, 64))
-    assert out.shape[:2] == (2, channels) and out.ndim == 4
+        features = backbone.forward_features(torch.randn(2, 3, 64, 64))
+        vector = backbone(torch.randn(2, 3, 64, 64))
+    assert features.shape[:2] == (2, channels) and features.ndim == 4
+    assert vector.shape == (2, pooled)
     assert len(backbone.stages) >= 2
 
 
@@ -60,4 +62,58 @@ def test_info_comes_before_building_and_matches_the_built_backbone():
     lite0 = backbone_info("efficientnet_lite0")
     assert (lite0.input_size, lite0.mean, lite0.crop_pct) == (224, (0.5, 0.5, 0.5), 0.875)
     with pytest.raises(ConfigError, match="use it through timm"):
-        backbone_info("vit_b_16")
+        backbone_info("googlenet")  # auxiliary heads
+
+
+# (name, input side): timm models and torchvision's ViT/Swin, whose pooling is not a plain average.
+OWN_POOLING = [
+    ("timm/convnext_atto", 64),
+    ("timm/vit_tiny_patch16_224", 224),
+    ("timm/resnet10t", 64),
+    ("timm/efficientnet_b0", 64),
+    ("vit_b_16", 224),
+    ("swin_t", 64),
+]
+
+
+def _reference_pre_logits(name: str, backbone, x):
+    """The model's own pre-logits features: timm's forward_head(pre_logits=True); torchvision's forward
+    with only its final linear layer replaced by the identity."""
+    import copy
+
+    import torchvision
+
+    if name.startswith("timm/"):
+        reference = copy.deepcopy(backbone.model)
+        return reference.forward_head(reference.forward_features(x), pre_logits=True)
+    reference = torchvision.models.get_model(name, weights=None)
+    own = {k: v for k, v in backbone.model.state_dict().items()}
+    missing = reference.load_state_dict(own, strict=False).missing_keys
+    assert all(k.startswith(("head", "heads.head")) for k in missing), missing  # only the final layer differs
+    if name.startswith("vit"):
+        reference.heads.head = torch.nn.Identity()
+    else:
+        reference.head = torch.nn.Identity()
+    return reference.eval()(x)
+
+
+@pytest.mark.parametrize("name, size", OWN_POOLING)
+def test_pooled_features_are_the_models_own_pre_logits(name, size):
+    backbone = create_backbone(name, "none").eval()
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(x), _reference_pre_logits(name, backbone, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n, _ in OWN_POOLING if n.startswith("timm/")])
+def test_linear_head_model_has_timms_parameter_count(name):
+    import timm
+
+    from tests.helpers import preprocessing
+    from tlearn.models.transfer import build_model
+
+    size = 224 if "vit" in name else 64
+    ours = build_model(create_backbone(name, "none"), preprocessing(size), num_classes=7)
+    theirs = timm.create_model(name[len("timm/") :], pretrained=False, num_classes=7)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) == count(theirs)

@@ -211,3 +211,54 @@ def test_folder_dataset_trains_and_class_names_flow_into_outputs(tmp_path):
     assert list(m["per_class"]) == CLASSES
     assert json.loads((result.run_dir / "model.json").read_text())["classes"] == CLASSES
     assert "circle" in (result.run_dir / "report.html").read_text()
+
+
+def test_a_folder_with_odd_and_broken_files_trains_to_the_end(tmp_path):
+    """CMYK, 16-bit, EXIF-rotated and animated files are used; a truncated JPEG and a text file named
+    .jpg are skipped, counted in the warning and in metrics.json."""
+    from tests.helpers import write_odd_images
+
+    root = make_folder(tmp_path / "data", counts={"train": 6, "test": 2}, bad_files=0)
+    files = write_odd_images(root / "train" / CLASSES[0])
+    cfg = make_config(
+        {
+            "dataset": "folder",
+            "data_dir": str(root),
+            "backbone": "resnet18",
+            "weights": "none",
+            "image_size": 32,
+            "epochs": 1,
+            "batch_size": 8,
+            "val_source": "none",
+            "progress": False,
+            "out": str(tmp_path / "run"),
+        }
+    )
+    with pytest.warns(UserWarning, match="skipped 2 file"):
+        metrics = train(cfg).metrics
+    assert metrics["complete"] and metrics["skipped_files"] == 2
+    assert metrics["train_samples"] == 6 * 3 + 4  # the four odd files that decode are trained on
+    assert sorted(metrics["skipped_examples"]) == sorted(str(files[k]) for k in ("truncated", "text"))
+
+
+@pytest.mark.parametrize("backbone, size", [("timm/convnext_atto", 32), ("timm/vit_tiny_patch16_224", 224)])
+def test_timm_convnext_and_vit_train_end_to_end(backbone, size, tiny_mnist, tmp_path):
+    cfg = make_config(
+        {
+            **FAST,
+            "data_dir": str(tiny_mnist),
+            "train_size": 40,
+            "test_size": 20,
+            "val_source": "none",
+            "epochs": 1,
+            "backbone": backbone,
+            "weights": "none",
+            "image_size": size,
+            "batch_size": 20,
+            "out": str(tmp_path / "run"),
+        }
+    )
+    result = train(cfg)
+    assert result.metrics["complete"] and result.metrics["test_samples"] == 20
+    model, _ = load_model(result.run_dir)
+    assert model(torch.zeros(2, 3, size, size)).shape == (2, 10)

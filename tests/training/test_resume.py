@@ -57,7 +57,21 @@ def _config(tiny_mnist, out, **extra):
     )
 
 
-@pytest.mark.parametrize("extra", [{}, {"freeze": "backbone", "augment": "none"}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"freeze": "backbone", "augment": "none"},
+        {
+            "mixup": 0.4,
+            "cutmix": 1.0,
+            "accumulate": 2,
+            "grad_clip": 1.0,
+            "class_weights": "auto",
+            "sampler": "balanced",
+        },
+    ],
+)
 def test_interrupted_run_resumes_to_the_same_result(tiny_mnist, tmp_path, extra):
     reference = train(_config(tiny_mnist, tmp_path / "whole", **extra)).metrics
 

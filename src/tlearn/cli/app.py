@@ -24,7 +24,13 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 
 def resolve_base_config(preset: Optional[str], config_file, overrides: dict):
-    """preset < config file < options; with neither a preset nor a file, the ``default`` preset."""
-    from ..config import resolve_config
+    """preset (or, without one, the defaults that suit the data) < config file < options.
 
-    return resolve_config(preset if preset or config_file else "default", config_file, overrides)
+    Prints the one line that says which data-aware defaults were chosen.
+    """
+    from ..data.profile import resolve_with_data_defaults
+
+    config, profile = resolve_with_data_defaults(preset, config_file, overrides)
+    if profile is not None:
+        print(f"Data: {profile.summary} → defaults '{profile.preset}' (a --preset or flags override them)")
+    return config

@@ -8,6 +8,7 @@ so ``tlearn --help`` answers at once. This is the single place where errors beco
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Optional
 
 import typer
@@ -16,10 +17,16 @@ from . import info_commands, run_commands, train_commands  # noqa: F401  (they r
 from .app import DEBUG, app
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one ``tlearn: warning:`` line (the data's: skipped files, class imbalance)."""
+    print(f"tlearn: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point: user errors become one line on stderr and exit code 2."""
     from ..errors import TlearnError
 
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, standalone_mode=False)
     except typer.Exit as done:

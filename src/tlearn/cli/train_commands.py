@@ -25,6 +25,7 @@ def train(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue an interrupted run directory from its last finished epoch."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in the --out directory."),
 ) -> None:
     """Fine-tune a pretrained backbone and write a run directory (metrics, plots, model).
 
@@ -46,7 +47,7 @@ def train(
         overrides = {**DRY_RUN_SIZES, **overrides}
     from ..training.pipeline import train as run_training
 
-    print_summary(run_training(resolve_base_config(preset, config, overrides)))
+    print_summary(run_training(resolve_base_config(preset, config, overrides), overwrite=overwrite))
 
 
 def print_summary(result) -> None:
@@ -59,8 +60,15 @@ def print_summary(result) -> None:
     console = Console()
     console.print(
         f"[bold green]Test accuracy {100 * m['test_accuracy']:.2f}%[/] on {m['test_samples']:,} test images "
-        f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']})"
+        f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']}); "
+        f"balanced accuracy {100 * m['balanced_accuracy']:.2f}%"
     )
+    if m.get("keep") == "best" or m.get("stopped_early"):
+        which = "the lowest validation loss" if m["keep"] == "best" else "the last epoch"
+        stop = "; stopped early" if m.get("stopped_early") else ""
+        console.print(f"Model from epoch {m['model_epoch']} of {m['epochs']} ({which}{stop})")
+    if m.get("skipped_files"):
+        console.print(f"Skipped {m['skipped_files']} file(s) that are not decodable images (see metrics.json)")
     if m.get("tta_views", 1) > 1:
         console.print(
             f"Test-time augmentation: {m['tta_views']} views; one view alone gives "
@@ -126,6 +134,7 @@ def compare(
     preset: Optional[str] = typer.Option(None, "--preset", help="Preset the grid starts from (default: 'default')."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config the grid starts from."),
     out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for the runs and the tables."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a comparison already in --out."),
 ) -> None:
     """Train a grid of configurations and tabulate them (CSV, markdown, accuracy-vs-size plot).
 
@@ -140,5 +149,24 @@ def compare(
         raise typer.BadParameter(f"--init takes pretrained and/or random, not '{unknown[0]}'")
     base = resolve_base_config(preset, config, overrides)
     grid = (_items(backbones), _items(init), _sizes(train_sizes), _items(freeze))
-    rows = run_compare(base, *grid, out)
+    rows = run_compare(base, *grid, out, overwrite=overwrite)
     print(f"{len(rows)} runs; tables: {out / 'compare.csv'}, {out / 'compare.md'}; plot: {out / 'compare.png'}")
+
+
+@app.command("show-batch")
+@with_config_options(exclude=("out",))
+def show_batch(
+    overrides: dict,
+    preset: Optional[str] = PRESET,
+    config: Optional[Path] = CONFIG,
+    output: Path = typer.Option(Path("batch.png"), "--output", help="PNG file to write."),
+    count: int = typer.Option(32, "--count", min=1, max=256, help="Training images to show."),
+) -> None:
+    """Write a grid of training inputs as the model receives them (augmented, normalised, mixed).
+
+    Example: tlearn show-batch --data-dir photos/ --output batch.png
+    """
+    from ..training.show_batch import show_batch as draw
+
+    base = resolve_base_config(preset, config, overrides)
+    print(f"Wrote {draw(base, output, count)}")

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, center_crop
 
 
 def _affine_params(kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -45,8 +45,11 @@ def _affine_params(kind: str, n: int, gen: torch.Generator) -> torch.Tensor:
 class BatchPreprocessor:
     """Turns uint8 ``[B, C, H, W]`` batches into normalised float inputs of the model.
 
-    ``augment`` applies only when ``train=True``; parameters come from a seeded generator so the
-    same seed gives the same augmented batches.
+    ``augment`` applies only when ``train=True``. The affine augmentations (``seed``, ``digits``)
+    draw their parameters from a seeded generator of their own; ``photo`` runs torchvision's
+    per-image transforms, which draw from torch's global generator (seeded at the start of a run
+    and saved in every checkpoint). Photos (a preprocessing with a crop) arrive as squares of the
+    working size: evaluation takes their centre, training a random resized crop.
     """
 
     def __init__(self, prep: Preprocessing, augment: str = "none", seed: int = 0):
@@ -54,6 +57,7 @@ class BatchPreprocessor:
         self.augment = augment
         self.generator = torch.Generator().manual_seed(seed + 12345)
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._photo = photo_train_view(prep.image_size) if augment == "photo" else None
 
     def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._stats:
@@ -70,9 +74,13 @@ class BatchPreprocessor:
         shift: Optional[tuple[float, float]] = None,
     ) -> torch.Tensor:
         """``shift``: an evaluation view moved by ``(dx, dy)`` in ``affine_grid`` units (see :func:`tta_shifts`)."""
+        size = self.prep.image_size
+        if train and self._photo is not None:
+            images = torch.stack([self._photo(image) for image in images])
+        elif self.prep.crop_pct is not None and min(images.shape[-2:]) > size:
+            images = center_crop(images, size)
         x = images.to(torch.float32) / 255.0 if images.dtype == torch.uint8 else images.to(torch.float32)
         x = self._match_channels(x)
-        size = self.prep.image_size
         if train and self.augment in ("seed", "digits"):
             theta = _affine_params(self.augment, x.shape[0], self.generator).to(x.device)
             grid = F.affine_grid(theta, [x.shape[0], x.shape[1], size, size], align_corners=False)
@@ -129,3 +137,24 @@ def photo_train_view(image_size: int):
     from torchvision.transforms import v2
 
     return v2.Compose([v2.RandomResizedCrop(image_size, scale=(0.35, 1.0), antialias=True), v2.RandomHorizontalFlip()])
+
+
+def batch_mix(mixup: float, cutmix: float, num_classes: int):
+    """MixUp and/or CutMix on a preprocessed batch (torchvision's batch transforms); one of the
+    two, chosen per batch, when both are asked for. None when both are off."""
+    from torchvision.transforms import v2
+
+    mixes = []
+    if mixup > 0:
+        mixes.append(v2.MixUp(alpha=mixup, num_classes=num_classes))
+    if cutmix > 0:
+        mixes.append(v2.CutMix(alpha=cutmix, num_classes=num_classes))
+    if not mixes:
+        return None
+    return mixes[0] if len(mixes) == 1 else v2.RandomChoice(mixes)
+
+
+def inverse_frequency_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Loss weights ``N / (K * n_c)``: every class contributes as much as it would if all were equally frequent."""
+    counts = torch.bincount(labels, minlength=num_classes).float()
+    return labels.numel() / (num_classes * counts.clamp(min=1))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
+
+import torch
 
 from ..errors import DataError
 from ..paths import data_root
@@ -18,12 +21,13 @@ from .splits import FileSplit, ImageSplit
 
 @dataclass
 class DataSplits:
-    """The train/val/test splits of a run, plus what was used for validation."""
+    """The train/val/test splits of a run, what was used for validation, and the files left out."""
 
     train: ImageSplit | FileSplit
     val: Optional[ImageSplit | FileSplit]
     test: ImageSplit | FileSplit
     val_source: str
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def classes(self) -> list[str]:
@@ -31,27 +35,28 @@ class DataSplits:
 
 
 def load_pools(config, prep: Optional[Preprocessing] = None) -> tuple:
-    """``(train, val or None, test or None)`` pools of the dataset named in ``config``.
+    """``(train, val or None, test or None, skipped files)`` of the dataset named in ``config``.
 
     ``prep`` is needed for datasets of image files (folders, CSV): they decode at its size.
     """
     root = data_root(config.data_dir)
     if config.dataset in IDX_DATASETS:
-        return load_idx(root, True, config.dataset), None, load_idx(root, False, config.dataset)
+        return load_idx(root, True, config.dataset), None, load_idx(root, False, config.dataset), []
     if config.dataset in ("cifar10", "cifar100"):
-        return load_cifar(root, config.dataset, True), None, load_cifar(root, config.dataset, False)
+        return load_cifar(root, config.dataset, True), None, load_cifar(root, config.dataset, False), []
     if config.dataset == "svhn":
-        return load_svhn(root, True), None, load_svhn(root, False)
+        return load_svhn(root, True), None, load_svhn(root, False), []
     if prep is None:
         raise ValueError("datasets of image files need the run's preprocessing")
     if config.dataset == "csv":
         if not config.data_file:
             raise DataError("--dataset csv needs --data-file FILE.csv (columns: path,label)")
-        return read_csv_dataset(Path(config.data_file).expanduser(), prep), None, None
+        split, skipped = read_csv_dataset(Path(config.data_file).expanduser(), prep)
+        return split, None, None, skipped.paths
     if not config.data_dir:
         raise DataError("--dataset folder needs --data-dir DIR holding train/<class>/<images> (optional val/, test/)")
-    found = scan_folder(root, prep)
-    return found["train"], found.get("val"), found.get("test")
+    found, skipped = scan_folder(root, prep)
+    return found["train"], found.get("val"), found.get("test"), skipped.paths
 
 
 def _check_size(option: str, wanted: Optional[int], available: int, what: str) -> None:
@@ -66,7 +71,7 @@ def build_splits(config, prep: Optional[Preprocessing] = None) -> DataSplits:
     20 % of ``train/`` as the test split. Validation (``--val-source holdout``) comes from ``val/``
     when there is one, else from training images that are not in the training subset.
     """
-    train_pool, val_pool, test_pool = load_pools(config, prep)
+    train_pool, val_pool, test_pool, skipped = load_pools(config, prep)
     if test_pool is None and val_pool is not None:
         test_pool, val_pool = val_pool, None
     elif test_pool is None:
@@ -94,4 +99,22 @@ def build_splits(config, prep: Optional[Preprocessing] = None) -> DataSplits:
         val = train_pool.subset(val_idx)
     elif config.val_source == "test":
         val = test
-    return DataSplits(train_pool.subset(train_idx), val, test, config.val_source)
+    splits = DataSplits(train_pool.subset(train_idx), val, test, config.val_source, skipped)
+    _warn_if_imbalanced(splits.train)
+    return splits
+
+
+# A largest class this many times the smallest is worth a word about the options that handle it.
+IMBALANCE_RATIO = 5
+
+
+def _warn_if_imbalanced(train) -> None:
+    counts = torch.bincount(train.labels, minlength=len(train.classes))
+    smallest, largest = int(counts.min()), int(counts.max())
+    if smallest and largest >= IMBALANCE_RATIO * smallest:
+        big, small = train.classes[int(counts.argmax())], train.classes[int(counts.argmin())]
+        warnings.warn(
+            f"imbalanced training set: '{big}' has {largest} images, '{small}' {smallest}; "
+            "consider --class-weights auto or --sampler balanced (balanced accuracy is reported)",
+            stacklevel=2,
+        )

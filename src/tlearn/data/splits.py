@@ -1,8 +1,9 @@
 """A split of a dataset, held as uint8 tensors or as image files.
 
 ``ImageSplit`` (tensors) and ``FileSplit`` (files decoded on demand) share one interface:
-``item``/``batches`` give the evaluation view, ``fingerprint`` a content hash for the feature
-cache, ``subset`` a selection and ``dataset`` a training ``Dataset``.
+``item``/``batches`` give the images as stored (the batch preprocessor makes the model's view of
+them), ``fingerprint`` a content hash for the feature cache, ``subset`` a selection and
+``dataset`` a training ``Dataset``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from .augment import photo_train_view
 from .images import read_image
-from .preprocessing import Preprocessing, eval_view
+from .preprocessing import Preprocessing, center_crop
 
 
 @dataclass
@@ -71,9 +71,12 @@ class _TensorDataset(Dataset):
 
 
 class FileSplit:
-    """A split of image files, decoded on demand at the size ``prep`` asks for."""
+    """A split of image files too large to keep decoded: each item is decoded again when it is read.
 
-    channels = 3
+    Items have the same form as those of the in-memory split the same files would give: photos
+    as squares of the working size (the batch preprocessor crops them), other images resized to
+    the input size.
+    """
 
     def __init__(self, paths: list[Path], labels: torch.Tensor, classes: list[str], prep: Preprocessing):
         self.paths = list(paths)
@@ -84,15 +87,21 @@ class FileSplit:
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def channels(self) -> int:
+        return self.prep.data_channels
+
     def subset(self, indices: torch.Tensor) -> FileSplit:
         return FileSplit([self.paths[i] for i in indices.tolist()], self.labels[indices], self.classes, self.prep)
 
-    def read(self, index: int) -> torch.Tensor:
-        return read_image(self.paths[index], 3)
-
     def item(self, index: int) -> torch.Tensor:
-        """Evaluation view: resize the short side to size/crop_pct, then centre-crop."""
-        return eval_view(self.read(index), self.prep)
+        side = self.prep.working_side
+        if side is not None:
+            return center_crop(read_image(self.paths[index], self.prep.data_channels, side), side)
+        from torchvision.transforms.v2 import functional as F
+
+        size = self.prep.image_size
+        return F.resize(read_image(self.paths[index], self.prep.data_channels), [size, size], antialias=True)
 
     def batches(self, batch_size: int):
         for start in range(0, len(self), batch_size):
@@ -100,28 +109,26 @@ class FileSplit:
 
     def fingerprint(self) -> bytes:
         digest = hashlib.blake2b(digest_size=20)
-        digest.update(repr((self.prep.image_size, self.prep.crop_pct)).encode())
+        digest.update(repr((self.prep.image_size, self.prep.crop_pct, self.prep.data_channels)).encode())
         for path in self.paths:
             stat = path.stat()
             digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.digest()
 
     def dataset(self, train: bool, transform=None) -> Dataset:
-        return _FileDataset(self, train, transform)
+        return _FileDataset(self, transform if train else None)
 
 
 class _FileDataset(Dataset):
-    def __init__(self, split: FileSplit, train: bool, transform=None):
+    def __init__(self, split: FileSplit, transform=None):
         self.split = split
-        self.train = train
-        self.random_crop = photo_train_view(split.prep.image_size)
         self.transform = transform
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, index: int):
-        image = self.random_crop(self.split.read(index)) if self.train else self.split.item(index)
+        image = self.split.item(index)
         if self.transform is not None:
             image = self.transform(image)
         return image, self.split.labels[index]

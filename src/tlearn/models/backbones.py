@@ -1,13 +1,17 @@
 """Backbone registry and factory: one interface for torchvision, timm and EfficientNet-Lite0.
 
-``create_backbone(name, weights)`` returns a :class:`Backbone`, whose ``forward`` maps images to
-an unpooled feature map ``[B, C, H, W]``. Every backbone also names its *stages* in forward order
-(``layer3``, ``features.10``, ``blocks.4`` …) for ``--freeze until:<stage>``, and carries the
-preprocessing its weights expect (``BackboneInfo``: mean/std, native input size, crop), which
-``backbone_info(name)`` gives cheaply, before anything is built.
+``create_backbone(name, weights)`` returns a :class:`Backbone` with timm's two-step interface:
+``forward_features`` maps images to unpooled features (a map ``[B, C, H, W]``, or a ViT's tokens),
+``pool`` applies the model's own pooling and pre-logits layers (timm's ``forward_head(...,
+pre_logits=True)``; for torchvision, see ``torchvision_split``) and ``forward`` does both. Only the
+final linear layer is gone, so a linear head on ``forward`` sees exactly the features the model's
+author classified. Every backbone also names its *stages* in forward order (``layer3``,
+``features.10``, ``blocks.4`` …) for ``--freeze until:<stage>``, and carries what its weights expect
+(``BackboneInfo``: mean/std, native input size, crop), which ``backbone_info(name)`` gives cheaply.
 
 Names: ``efficientnet_lite0`` (timm ``tf_efficientnet_lite0`` + packaged ImageNet weights), any
-torchvision classification CNN (``resnet50``, ``vgg16`` …), and any timm model as ``timm/<name>``.
+torchvision classifier (``resnet50``, ``vgg16``, ``vit_b_16``, ``swin_t`` …), and any timm model as
+``timm/<name>``.
 """
 
 from __future__ import annotations
@@ -23,16 +27,13 @@ from torch import nn
 from ..data.preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError, WeightsError
 from ..runtime import eval_mode
+from .torchvision_split import UNSUPPORTED_PREFIXES, split_torchvision, stage_names
 from .weights import load_into, load_lite0_imagenet, load_state_dict_file, timm_pretrained, torchvision_weights_state
 
 LITE0 = "efficientnet_lite0"
 LITE0_TIMM = "tf_efficientnet_lite0"
-# Containers whose children are the natural freezing stages (timm blocks/stages, vgg features).
-STAGE_CONTAINERS = ("blocks", "stages", "layers", "features", "trunk_output")
-# torchvision families without a plain CNN trunk (use them through timm instead).
-NO_TRUNK_PREFIXES = ("vit_", "swin", "maxvit", "googlenet", "inception")
-# Names of torchvision classifier parts that follow the trunk.
-TV_HEAD_NAMES = ("fc", "classifier", "avgpool", "dropout", "head", "heads")
+# What state dicts of whole classifiers hold besides the backbone: refused nowhere, loaded never.
+CLASSIFIER_PREFIXES = ("fc", "classifier", "head", "heads")
 
 
 @dataclass(frozen=True)
@@ -47,27 +48,47 @@ class BackboneInfo:
     crop_pct: float = DEFAULT_CROP_PCT  # eval: resize the short side to input_size / crop_pct, centre-crop
 
 
+Step = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
 class Backbone(nn.Module):
-    """A pretrained network without its classifier: images → feature map ``[B, C, H, W]``."""
+    """A pretrained classifier without its final linear layer.
+
+    ``stages`` run in order make up ``forward_features`` (then ``tail``, if any); ``pool_modules``
+    hold the parameters of the pooling and pre-logits layers, which belong to no stage.
+    """
 
     def __init__(
         self,
         model: nn.Module,
-        forward_features: Callable,
+        forward_features: Step,
+        pool: Step,
         stages: list[str],
         info: BackboneInfo,
-        tail: Optional[Callable] = None,
+        pool_modules: tuple[str, ...] = (),
+        tail: Optional[Step] = None,
     ):
         super().__init__()
         self.model = model
         self._forward_features = forward_features
+        self._pool = pool
         self.stages = stages
         self.info = info
-        self._tail = tail  # what forward_features does after the last stage (densenet's ReLU)
+        self.pool_modules = tuple(pool_modules)
+        self._tail = tail
         self._splittable: Optional[bool] = None
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Unpooled features: ``[B, C, H, W]`` for CNNs (a ViT's ``[B, tokens, C]``)."""
+        return self._forward_features(self.model, x)
+
+    def pool(self, features: torch.Tensor) -> torch.Tensor:
+        """The model's own pooling and pre-logits layers: ``[B, num_features]``."""
+        return self._pool(self.model, features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _as_map(self._forward_features(self.model, x))
+        """Pooled pre-logits features of images."""
+        return self.pool(self.forward_features(x))
 
     def forward_until(self, x: torch.Tensor, stage_index: int) -> torch.Tensor:
         """Run stages ``0 … stage_index`` (inclusive): the activation at a freeze boundary."""
@@ -76,13 +97,13 @@ class Backbone(nn.Module):
         return x
 
     def forward_from(self, x: torch.Tensor, stage_index: int) -> torch.Tensor:
-        """Run the stages after ``stage_index`` on a boundary activation, up to the feature map."""
+        """Run the stages after ``stage_index`` on a boundary activation, up to the unpooled features."""
         for stage in self.stages[stage_index + 1 :]:
             x = self.model.get_submodule(stage)(x)
-        return _as_map(self._tail(x) if self._tail is not None else x)
+        return self._tail(self.model, x) if self._tail is not None else x
 
     def splittable(self, in_chans: int = 3, image_size: int = 64) -> bool:
-        """Whether running the stages one by one equals ``forward`` (checked once, on random input).
+        """Whether running the stages one by one equals ``forward_features`` (checked once, on random input).
 
         True for the sequential CNNs (ResNet, VGG, EfficientNet, MobileNet …); False where
         ``forward_features`` does more than chain its stages (ViT's position embeddings, say).
@@ -92,35 +113,22 @@ class Backbone(nn.Module):
             try:
                 with torch.no_grad(), eval_mode(self):
                     split = self.forward_from(self.forward_until(x, 0), 0)
-                    self._splittable = bool(torch.allclose(split, self(x), atol=1e-4))
+                    self._splittable = bool(torch.allclose(split, self.forward_features(x), atol=1e-4))
             except Exception:  # a stage that cannot run on its own: not splittable
                 self._splittable = False
         return self._splittable
 
     def stage_of(self, param_name: str) -> Optional[str]:
-        """The stage a parameter belongs to (longest matching stage prefix)."""
+        """The stage a parameter belongs to: the longest matching stage prefix; ``None`` for the pooling
+        layers; the first stage for parameters outside every stage (a ViT's class token, position embedding)."""
+        if any(param_name == p or param_name.startswith(p + ".") for p in self.pool_modules):
+            return None
         best = None
         for stage in self.stages:
             if param_name == stage or param_name.startswith(stage + "."):
                 if best is None or len(stage) > len(best):
                     best = stage
-        return best
-
-
-def _as_map(out: torch.Tensor) -> torch.Tensor:
-    return out if out.ndim == 4 else out.reshape(out.shape[0], -1, 1, 1)
-
-
-def _stage_names(model: nn.Module, skip: tuple[str, ...]) -> list[str]:
-    names = []
-    for name, child in model.named_children():
-        if name in skip:
-            continue
-        if name in STAGE_CONTAINERS and isinstance(child, (nn.Sequential, nn.ModuleList)):
-            names.extend(f"{name}.{sub}" for sub, _ in child.named_children())
-        else:
-            names.append(name)
-    return names
+        return best or self.stages[0]
 
 
 # --- torchvision ----------------------------------------------------------------------------
@@ -135,32 +143,13 @@ def torchvision_names() -> list[str]:
 def _torchvision_info(name: str) -> BackboneInfo:
     import torchvision
 
-    if name.startswith(NO_TRUNK_PREFIXES):
-        raise ConfigError(f"torchvision '{name}' has no plain CNN trunk; use it through timm as 'timm/<name>'")
+    if name.startswith(UNSUPPORTED_PREFIXES):
+        raise ConfigError(
+            f"torchvision '{name}' has auxiliary or multi-output heads; use it through timm as 'timm/<name>'"
+        )
     transforms = torchvision.models.get_model_weights(name).DEFAULT.transforms()
     crop, resize = int(transforms.crop_size[0]), int(transforms.resize_size[0])
     return BackboneInfo(name, "torchvision", crop, tuple(transforms.mean), tuple(transforms.std), crop / resize)
-
-
-def _torchvision_trunk(name: str, model: nn.Module) -> tuple[Callable, list[str]]:
-    """How to run a torchvision classifier up to (not including) its global pooling."""
-    if name.startswith("densenet"):
-        return (lambda m, x: torch.relu(m.features(x))), _stage_names(model, ("classifier",))
-    if name.startswith("convnext"):
-        # ConvNeXt normalises the map inside its classifier; keep that LayerNorm in the trunk.
-        return (lambda m, x: m.classifier[0](m.features(x))), _stage_names(model, ("avgpool", "classifier"))
-    if hasattr(model, "features") and isinstance(model.features, nn.Module):
-        return (lambda m, x: m.features(x)), _stage_names(model, ("avgpool", "classifier"))
-    if name.startswith("mnasnet"):
-        return (lambda m, x: m.layers(x)), _stage_names(model, ("classifier",))
-    trunk = [n for n, _ in model.named_children() if n not in TV_HEAD_NAMES]
-
-    def forward(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        for child in trunk:
-            x = getattr(m, child)(x)
-        return x
-
-    return forward, trunk
 
 
 def _create_torchvision(name: str, weights: str, info: BackboneInfo) -> Backbone:
@@ -170,17 +159,11 @@ def _create_torchvision(name: str, weights: str, info: BackboneInfo) -> Backbone
     if weights == "imagenet":
         load_into(model, torchvision_weights_state(name), f"ImageNet {name}")
     elif weights != "none":
-        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=TV_HEAD_NAMES)
-    forward, stages = _torchvision_trunk(name, model)
-    tail = torch.relu if name.startswith("densenet") else None
-    if name.startswith("convnext"):
-        model.classifier = nn.Sequential(model.classifier[0])
-        stages = stages + ["classifier.0"]
-    else:
-        for head in ("fc", "classifier"):
-            if hasattr(model, head) and head not in stages:
-                setattr(model, head, nn.Identity())
-    return Backbone(model, forward, stages, info, tail)
+        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=CLASSIFIER_PREFIXES + ("avgpool",))
+    split = split_torchvision(name, model)
+    return Backbone(
+        model, split.forward_features, split.pool, split.stages, info, tuple(split.pool_modules), split.tail
+    )
 
 
 # --- timm and the packaged EfficientNet-Lite0 -----------------------------------------------
@@ -202,11 +185,43 @@ def _timm_info(name: str, arch: str, source: str) -> BackboneInfo:
     )
 
 
+def _children_called(model: nn.Module, run: Callable[[], torch.Tensor]) -> tuple[list[str], torch.Tensor]:
+    """The direct children of ``model`` that ``run`` calls, in call order, and what it returns."""
+    called: list[str] = []
+    hooks = [
+        child.register_forward_pre_hook(
+            lambda module, args, name=name: called.append(name) if name not in called else None
+        )
+        for name, child in model.named_children()
+    ]
+    try:
+        with torch.no_grad(), eval_mode(model):
+            out = run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return called, out
+
+
 def _timm_backbone(model: nn.Module, info: BackboneInfo) -> Backbone:
-    model.reset_classifier(0, "")
-    skip = tuple(n for n in ("classifier", "head", "fc", "global_pool", "head_drop", "fc_norm") if hasattr(model, n))
-    stages = _stage_names(model, skip)
-    return Backbone(model, lambda m, x: m.forward_features(x), stages, info)
+    """A timm model without its classifier: its own ``forward_features`` and ``forward_head(pre_logits=True)``.
+
+    Which children are trunk stages and which are pooling layers differs between families (timm's
+    MobileNetV3 runs ``conv_head`` in its head, EfficientNet in its trunk), so one probe forward
+    pass records which children each half calls.
+    """
+    model.reset_classifier(0)
+    x = torch.zeros(1, 3, info.input_size, info.input_size)
+    trunk, features = _children_called(model, lambda: model.forward_features(x))
+    pool, _ = _children_called(model, lambda: model.forward_head(features, pre_logits=True))
+    return Backbone(
+        model,
+        lambda m, x: m.forward_features(x),
+        lambda m, x: m.forward_head(x, pre_logits=True),
+        stage_names(model, trunk),
+        info,
+        tuple(name for name in pool if name not in trunk),
+    )
 
 
 def _create_timm(arch: str, weights: str, info: BackboneInfo) -> Backbone:
@@ -214,7 +229,7 @@ def _create_timm(arch: str, weights: str, info: BackboneInfo) -> Backbone:
 
     model = timm_pretrained(arch) if weights == "imagenet" else timm.create_model(arch, pretrained=False)
     if weights not in ("imagenet", "none"):
-        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=("classifier", "head", "fc"))
+        load_into(model, load_state_dict_file(weights), weights, ignore_prefixes=CLASSIFIER_PREFIXES)
     return _timm_backbone(model, info)
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..paths import torch_hub_checkpoint
-from .backbones import LITE0, NO_TRUNK_PREFIXES
+from .backbones import LITE0
+from .torchvision_split import UNSUPPORTED_PREFIXES
 from .weights import lite0_package_file, load_state_dict_file
 
 
@@ -27,7 +28,7 @@ def _torchvision_entries() -> list[CatalogEntry]:
 
     entries = []
     for name in sorted(torchvision.models.list_models(module=torchvision.models)):
-        if name.startswith(NO_TRUNK_PREFIXES):
+        if name.startswith(UNSUPPORTED_PREFIXES):
             continue  # create_backbone refuses these: use them through timm
         weights = torchvision.models.get_model_weights(name).DEFAULT
         cache = torch_hub_checkpoint(weights.url)

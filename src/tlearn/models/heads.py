@@ -1,4 +1,4 @@
-"""Classifier heads that sit on a backbone's feature map."""
+"""Classifier heads on a backbone's features: a linear layer on the pooled vector, or seed 000's MLP on the map."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from .backbones import Backbone
 
 
 class LinearHead(nn.Module):
-    """Global average pool → dropout → linear (the default)."""
+    """Dropout → linear, on the backbone's pooled pre-logits features (the default)."""
 
     def __init__(self, in_features: int, num_classes: int, dropout: float):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(in_features, num_classes)
 
-    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.pool(feature_map).flatten(1)))
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(pooled))
 
 
 class MLPHead(nn.Module):
@@ -41,20 +40,29 @@ class MLPHead(nn.Module):
         return self.net(feature_map.permute(0, 2, 3, 1))
 
 
-def feature_shape(backbone: Backbone, in_chans: int, image_size: int) -> tuple[int, int, int]:
-    """``(C, H, W)`` of the backbone's feature map for one input of the given size."""
-    with torch.no_grad(), eval_mode(backbone):
-        out = backbone(torch.zeros(1, in_chans, image_size, image_size))
-    return tuple(out.shape[1:])  # type: ignore[return-value]
+# What each head takes: the pooled vector, or the unpooled feature map.
+HEAD_INPUTS = {"linear": "pooled", "mlp": "map"}
 
 
 def build_head(
-    kind: str, feature_map: tuple[int, int, int], num_classes: int, dropout: float = 0.2, hidden: int = 256
+    kind: str,
+    backbone: Backbone,
+    in_chans: int,
+    image_size: int,
+    num_classes: int,
+    dropout: float = 0.2,
+    hidden: int = 256,
 ) -> nn.Module:
-    """A ``linear`` or ``mlp`` head for a feature map of shape ``(C, H, W)``."""
-    channels, height, width = feature_map
+    """A ``linear`` or ``mlp`` head sized by one probe pass of ``backbone`` at the input size."""
+    if kind not in HEAD_INPUTS:
+        raise ConfigError(f"unknown head '{kind}'; use linear or mlp")
+    with torch.no_grad(), eval_mode(backbone):
+        features = backbone.forward_features(torch.zeros(1, in_chans, image_size, image_size))
+        pooled = backbone.pool(features)
     if kind == "linear":
-        return LinearHead(channels, num_classes, dropout)
-    if kind == "mlp":
-        return MLPHead(channels * height * width, num_classes, hidden, 0.5)
-    raise ConfigError(f"unknown head '{kind}'; use linear or mlp")
+        return LinearHead(pooled.shape[1], num_classes, dropout)
+    if features.ndim != 4:
+        raise ConfigError(
+            f"the mlp head needs a CNN feature map; {backbone.info.name} gives tokens (use --head linear)"
+        )
+    return MLPHead(features[0].numel(), num_classes, hidden, 0.5)

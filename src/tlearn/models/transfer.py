@@ -15,20 +15,29 @@ from ..config import FreezeSpec
 from ..data.preprocessing import Preprocessing
 from ..errors import ConfigError
 from .backbones import Backbone
-from .heads import build_head, feature_shape
+from .heads import HEAD_INPUTS, build_head
 
 
 class TransferModel(nn.Module):
-    """Backbone + head. ``forward`` returns logits; softmax is applied only at inference."""
+    """Backbone + head. ``forward`` returns logits; softmax is applied only at inference.
 
-    def __init__(self, backbone: Backbone, head: nn.Module):
+    ``head_input``: ``pooled`` (the backbone's own pooled pre-logits vector) or ``map`` (its
+    unpooled feature map, for seed 000's flattening MLP head).
+    """
+
+    def __init__(self, backbone: Backbone, head: nn.Module, head_input: str = "pooled"):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.head_input = head_input
         self.frozen_stages: list[str] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        return self.classify(self.backbone.forward_features(x))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from the backbone's unpooled features."""
+        return self.head(self.backbone.pool(features) if self.head_input == "pooled" else features)
 
     def train(self, mode: bool = True) -> TransferModel:
         super().train(mode)
@@ -57,7 +66,7 @@ class TransferModel(nn.Module):
             self.frozen_stages = stages[: stages.index(spec.stage) + 1]
             frozen = set(self.frozen_stages)
             for name, p in self.backbone.model.named_parameters():
-                if self.backbone.stage_of(name) in frozen:
+                if self.backbone.stage_of(name) in frozen:  # pooling layers (stage None) keep training
                     p.requires_grad_(False)
         self.train(self.training)
 
@@ -69,22 +78,26 @@ class TransferModel(nn.Module):
     def stage_groups(self, lr_ratio: float) -> list[tuple[list[nn.Parameter], float]]:
         """Trainable parameters grouped by stage with LR multipliers, fastai-style.
 
-        The head gets 1; trainable backbone stages get geometrically smaller multipliers down to
-        ``1 / lr_ratio`` for the earliest one, since early features need the least change.
+        The head and the backbone's pooling layers get 1; trainable backbone stages get geometrically
+        smaller multipliers down to ``1 / lr_ratio`` for the earliest one, since early features need
+        the least change.
         """
         stages = [s for s in self.backbone.stages if s not in self.frozen_stages]
         by_stage: dict[str, list[nn.Parameter]] = {s: [] for s in stages}
+        top = list(self.head.parameters())
         for name, p in self.backbone.model.named_parameters():
             stage = self.backbone.stage_of(name)
             if p.requires_grad and stage in by_stage:
                 by_stage[stage].append(p)
+            elif stage is None:
+                top.append(p)
         groups = []
         n = len(stages)
         for i, stage in enumerate(stages):
             if by_stage[stage]:
                 exponent = (n - 1 - i) / max(1, n - 1)  # 1 for the earliest stage, 0 for the last
                 groups.append((by_stage[stage], lr_ratio**-exponent))
-        groups.append((list(self.head.parameters()), 1.0))
+        groups.append((top, 1.0))
         return groups
 
 
@@ -103,5 +116,5 @@ def build_model(
     hidden: int = 256,
 ) -> TransferModel:
     """Attach a ``linear`` or ``mlp`` head sized for the inputs ``prep`` produces."""
-    shape = feature_shape(backbone, prep.in_chans, prep.image_size)
-    return TransferModel(backbone, build_head(head, shape, num_classes, dropout, hidden))
+    module = build_head(head, backbone, prep.in_chans, prep.image_size, num_classes, dropout, hidden)
+    return TransferModel(backbone, module, HEAD_INPUTS[head])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -36,19 +38,60 @@ class RunResult:
         return float(self.metrics["test_accuracy"])
 
 
-def new_run_dir(out: Optional[str], backbone: str) -> Path:
-    """``out`` if given, else ``runs/<timestamp>-<backbone>`` (unique even within one second)."""
-    if out:
-        path = Path(out).expanduser()
-        if path.exists() and not path.is_dir():
-            raise RunError(f"--out {path} exists and is not a directory")
+def run_state(path: Path) -> Optional[str]:
+    """``finished``, ``unfinished`` (a run started there), or None (no run in ``path``)."""
+    metrics = path / "metrics.json"
+    if metrics.is_file():
+        try:
+            return "finished" if json.loads(metrics.read_text(encoding="utf-8")).get("complete") else "unfinished"
+        except (ValueError, OSError, AttributeError):
+            return "unfinished"
+    return "unfinished" if (path / "config.yaml").is_file() or (path / "checkpoints").is_dir() else None
+
+
+def clear_run(path: Path) -> None:
+    """Remove the files a run writes in ``path`` (and nothing else the folder holds)."""
+    for name in (*RUN_FILES, "hparams.yaml"):
+        (path / name).unlink(missing_ok=True)
+    shutil.rmtree(path / "checkpoints", ignore_errors=True)
+
+
+def refuse_existing_run(path: Path, overwrite: bool, what: str = "run") -> None:
+    """Refuse to write over a run in ``path`` unless ``overwrite``; with it, clear that run."""
+    state = run_state(path)
+    if state is None:
+        return
+    if overwrite:
+        clear_run(path)
+    elif state == "finished":
+        raise RunError(f"{path} holds a finished {what}; pass --overwrite to replace it, or choose another --out")
     else:
+        raise RunError(
+            f"{path} holds an unfinished {what}; continue it with: tlearn train --resume {path} "
+            "(or pass --overwrite to start again)"
+        )
+
+
+def new_run_dir(out: Optional[str], backbone: str, overwrite: bool = False) -> Path:
+    """``out`` if given (never over another run, unless ``overwrite``), else a new
+    ``runs/<timestamp>-<backbone>`` (``-2``, ``-3`` … when runs start in the same second)."""
+    if not out:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{stamp}-{backbone.replace('/', '-')}"
-        path, n = base, 1
-        while path.exists():
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
+        for n in range(1, 10_000):
+            path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+            try:
+                path.mkdir(parents=True, exist_ok=False)  # atomic: two processes never get the same one
+                return path
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise RunError(f"cannot create run directory {path}: {err.strerror}") from None
+        raise RunError(f"cannot find a free run directory name beside {base}")
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunError(f"--out {path} exists and is not a directory")
+    refuse_existing_run(path, overwrite)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -13,7 +13,8 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 
 def classification_metrics(labels: torch.Tensor, logits: torch.Tensor, classes: list[str]) -> dict:
-    """Accuracy, loss, confusion matrix and per-class precision/recall/F1 (fractions)."""
+    """Accuracy, balanced accuracy (the mean of the per-class recalls, for the classes present), loss,
+    confusion matrix and per-class precision/recall/F1 (fractions)."""
     predictions = logits.argmax(1)
     matrix = confusion_matrix(labels, predictions, len(classes))
     true_pos = matrix.diag().double()
@@ -24,11 +25,17 @@ def classification_metrics(labels: torch.Tensor, logits: torch.Tensor, classes: 
     denom = precision + recall
     f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(denom))
     per_class = {
-        name: {"precision": round(float(p), 6), "recall": round(float(r), 6), "f1": round(float(f), 6), "support": int(s)}
+        name: {
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
+            "support": int(s),
+        }
         for name, p, r, f, s in zip(classes, precision, recall, f1, actual)
     }
     return {
         "accuracy": float((predictions == labels).double().mean()) if labels.numel() else 0.0,
+        "balanced_accuracy": float(recall[actual > 0].mean()) if labels.numel() else 0.0,
         "loss": float(nn.functional.cross_entropy(logits, labels)) if labels.numel() else 0.0,
         "samples": int(labels.numel()),
         "macro_f1": float(f1.mean()),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..fileio import atomic_write_bytes
 
+
 def pyplot():
     """matplotlib's pyplot on the Agg backend (no display needed: figures are written to files)."""
     import matplotlib
@@ -44,24 +45,33 @@ def plot_curves(rows: list[dict], metric: str, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_confusion_matrix(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
-    """Counts with true labels on rows and predictions on columns."""
-    plt = pyplot()
+def _matrix_panel(ax, values, classes: list[str], title: str, fmt) -> None:
     n = len(classes)
-    size = max(4.0, min(14.0, 0.5 * n + 2))
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), classes, rotation=90 if n > 12 else 0)
+    ax.imshow(values, cmap="Blues", vmin=0)
+    ax.set_xticks(range(n), classes, rotation=90 if n > 8 else 0)
     ax.set_yticks(range(n), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
     if n <= 20:
-        peak = max(max(row) for row in matrix) or 1
+        peak = max(max(row) for row in values) or 1
         for i in range(n):
             for j in range(n):
-                colour = "white" if matrix[i][j] > peak / 2 else "black"
-                ax.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=8, color=colour)
+                colour = "white" if values[i][j] > peak / 2 else "black"
+                ax.text(j, i, fmt(values[i][j]), ha="center", va="center", fontsize=8, color=colour)
+
+
+def plot_confusion_matrix(matrix: list[list[int]], classes: list[str], path: Path, title: str) -> None:
+    """Counts (true labels on rows, predictions on columns) beside the same matrix normalised by row
+    (each true class's share of predictions: the diagonal is the per-class recall, whatever the
+    class sizes)."""
+    plt = pyplot()
+    n = len(classes)
+    size = max(4.0, min(12.0, 0.45 * n + 2))
+    rows = [sum(row) or 1 for row in matrix]
+    shares = [[100 * v / total for v in row] for row, total in zip(matrix, rows)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    _matrix_panel(left, matrix, classes, f"{title}: counts", str)
+    _matrix_panel(right, shares, classes, "% of each true class", lambda v: f"{v:.0f}")
+    fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
 

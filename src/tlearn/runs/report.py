@@ -24,35 +24,57 @@ def _png(path: Path) -> str:
     return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">' if data else ""
 
 
-def misclassified_grid(split, logits: torch.Tensor, n: int = 24) -> bytes:
-    """PNG of the ``n`` most confidently wrong test images with true/predicted labels.
+def top_losses(labels: torch.Tensor, logits: torch.Tensor, n: int = 12) -> list[dict]:
+    """The ``n`` test images the model is most wrong about (highest cross-entropy loss), as fastai's
+    ``ClassificationInterpretation.top_losses``: index, true and predicted class, probabilities, loss."""
+    probs = torch.softmax(logits.float(), 1)
+    losses = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+    order = torch.argsort(losses, descending=True)[:n].tolist()
+    return [
+        {
+            "index": i,
+            "true": int(labels[i]),
+            "predicted": int(probs[i].argmax()),
+            "p_predicted": float(probs[i].max()),
+            "p_true": float(probs[i, labels[i]]),
+            "loss": float(losses[i]),
+        }
+        for i in order
+    ]
 
-    The images are tiled into one picture and drawn on one set of axes: a figure with a
-    subplot per image costs about a second, this a fraction of it.
-    """
+
+def confused_pairs(matrix: list[list[int]], classes: list[str], n: int = 10) -> list[tuple[str, str, int]]:
+    """The ``n`` most frequent (true, predicted) mistakes, most frequent first."""
+    pairs = [(classes[t], classes[p], count) for t, row in enumerate(matrix) for p, count in enumerate(row) if t != p]
+    return sorted((pair for pair in pairs if pair[2] > 0), key=lambda pair: -pair[2])[:n]
+
+
+def top_losses_grid(split, logits: torch.Tensor, n: int = 24) -> bytes:
+    """PNG of the ``n`` highest-loss test images, captioned with true and predicted class, the
+    predicted probability and the loss. The images are tiled into one picture on one set of axes:
+    a figure with a subplot per image costs about a second, this a fraction of it."""
     plt = pyplot()
-    labels, classes = split.labels, split.classes
-    probs = torch.softmax(logits, 1)
-    confidence, predicted = probs.max(1)
-    wrong = (predicted != labels).nonzero().flatten()
-    order = wrong[torch.argsort(confidence[wrong], descending=True)][:n].tolist()
-    cols = 8
-    rows = max(1, (len(order) + cols - 1) // cols)
-    fig, ax = plt.subplots(figsize=(cols * 1.3, rows * 1.55))
+    rows_data = top_losses(split.labels, logits, n)
+    classes, cols = split.classes, 8
+    rows = max(1, (len(rows_data) + cols - 1) // cols)
+    fig, ax = plt.subplots(figsize=(cols * 1.3, rows * 1.7))
     ax.axis("off")
-    if order:
-        tiles, side = _tiles([split.item(i) for i in order])
-        pad, gap = side // 2, max(2, side // 10)  # room for the two caption lines; white space between tiles
+    if rows_data:
+        tiles, side = _tiles([split.item(r["index"]) for r in rows_data])
+        pad, gap = side * 2 // 3, max(2, side // 10)  # room for three caption lines; white space between tiles
         width = side + gap
         canvas = torch.ones(rows * (side + pad), cols * width, 3)
-        for k, (i, tile) in enumerate(zip(order, tiles)):
-            r, c = divmod(k, cols)
-            canvas[r * (side + pad) + pad : (r + 1) * (side + pad), c * width : c * width + side] = tile
-            caption = f"true {classes[labels[i]]}\npred {classes[predicted[i]]} {confidence[i]:.2f}"
-            ax.text(c * width + side / 2, r * (side + pad) + pad * 0.9, caption, fontsize=7, ha="center", va="bottom")
+        for k, (r, tile) in enumerate(zip(rows_data, tiles)):
+            row, col = divmod(k, cols)
+            canvas[row * (side + pad) + pad : (row + 1) * (side + pad), col * width : col * width + side] = tile
+            predicted = f"{classes[r['predicted']]} {r['p_predicted']:.2f}"
+            caption = f"true {classes[r['true']]}\npred {predicted}\nloss {r['loss']:.2f}"
+            ax.text(
+                col * width + side / 2, row * (side + pad) + pad * 0.95, caption, fontsize=7, ha="center", va="bottom"
+            )
         ax.imshow(canvas.numpy(), interpolation="nearest")
     else:
-        ax.text(0, 0.5, "no misclassified test images", fontsize=9)
+        ax.text(0, 0.5, "no test images", fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -72,9 +94,23 @@ def _tiles(images: list[torch.Tensor]) -> tuple[list[torch.Tensor], int]:
     return tiles, side
 
 
+def _model_epoch(metrics: dict) -> str:
+    """Which epoch's weights the model is, in words."""
+    if "model_epoch" not in metrics:
+        return ""
+    which = "the lowest validation loss" if metrics.get("keep") == "best" else "the last epoch"
+    stopped = ", training stopped early" if metrics.get("stopped_early") else ""
+    return f"The model is the one from epoch {metrics['model_epoch']} of {metrics['epochs']} ({which}{stopped})."
+
+
 def _table(rows: list[list], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="{"k" if j == 0 else ""}">{html.escape(str(c))}</td>' for j, c in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"k" if j == 0 else ""}">{html.escape(str(c))}</td>' for j, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -83,33 +119,93 @@ def environment() -> dict:
     import timm
     import torchvision
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "timm": timm.__version__, "lightning": lightning.__version__, "platform": platform.platform(),
-            "cpu threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "lightning": lightning.__version__,
+        "platform": platform.platform(),
+        "cpu threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
 
 
-def write_report(run_dir: Path, config: dict, metrics: dict, grid_png: bytes) -> Path:
-    """Assemble ``report.html`` from the run's files and metrics."""
-    grid = base64.b64encode(grid_png).decode("ascii")
-    per_class = [[name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]] for name, r in metrics["per_class"].items()]
-    timing = [["training", f"{metrics['train_seconds']:.1f} s"], ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
-              ["total", f"{metrics.get('total_seconds', 0):.1f} s"], ["device", metrics["device"]],
-              ["feature cache", "used (" + str(metrics["feature_cache"].get("boundary")) + ")" if metrics["feature_cache"].get("used") else "not used: " + metrics["feature_cache"].get("reason", "")]]
-    parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>tlearn report: {html.escape(run_dir.name)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>tlearn run {html.escape(run_dir.name)}</h1>",
-        f"<p class='big'>Test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['test_samples']:,} test images</p>",
-        f"<p>{metrics['train_samples']:,} training images, {metrics['epochs']} epochs, seed {metrics['seed']}, backbone {html.escape(metrics['backbone'])} "
-        f"({html.escape(metrics['weights'])} weights, freeze {html.escape(metrics['freeze'])}); validation: {metrics['val_source']} "
+def _header(run_dir: Path, metrics: dict) -> list[str]:
+    name = html.escape(run_dir.name)
+    return [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>tlearn report: {name}</title>"
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>tlearn run {name}</h1>",
+        f"<p class='big'>Test accuracy {100 * metrics['test_accuracy']:.2f}% "
+        f"on {metrics['test_samples']:,} test images</p>",
+        f"<p>Balanced accuracy (mean per-class recall) {100 * metrics.get('balanced_accuracy', 0):.2f}%. "
+        f"{_model_epoch(metrics)}</p>",
+        f"<p>{metrics['train_samples']:,} training images, {metrics['epochs']} epochs, seed {metrics['seed']}, "
+        f"backbone {html.escape(metrics['backbone'])} ({html.escape(metrics['weights'])} weights, "
+        f"freeze {html.escape(metrics['freeze'])}); validation: {metrics['val_source']} "
         f"({metrics['val_samples']} images, reported separately from the test figure).</p>",
-        "<h2>Learning curves</h2>", _png(run_dir / "accuracy.png"), _png(run_dir / "loss.png"),
-        "<h2>Confusion matrix (test set)</h2>", _png(run_dir / "confusion_matrix.png"),
-        "<h2>Per-class metrics (test set)</h2>", _table(per_class, ["class", "precision", "recall", "F1", "support"]),
-        "<h2>Most confidently misclassified test images</h2>", f'<img alt="misclassified" src="data:image/png;base64,{grid}">',
-        "<h2>Timing</h2>", _table(timing, ["", ""]),
-        "<h2>Configuration</h2>", _table([[k, v] for k, v in config.items()], ["option", "value"]),
-        "<h2>Environment</h2>", _table([[k, v] for k, v in environment().items()], ["", ""]),
+    ]
+
+
+def _mistakes(metrics: dict, split, logits: torch.Tensor) -> list[str]:
+    classes = split.classes
+    pairs = [[t, p, c] for t, p, c in confused_pairs(metrics["confusion_matrix"], classes)]
+    losses = [
+        [
+            r["index"],
+            classes[r["true"]],
+            classes[r["predicted"]],
+            f"{r['p_predicted']:.3f}",
+            f"{r['p_true']:.3f}",
+            f"{r['loss']:.3f}",
+        ]
+        for r in top_losses(split.labels, logits)
+    ]
+    grid = base64.b64encode(top_losses_grid(split, logits)).decode("ascii")
+    return [
+        "<h2>Most confused classes (test set)</h2>",
+        _table(pairs, ["true", "predicted as", "images"]) if pairs else "<p>No mistakes.</p>",
+        "<h2>Top losses (test set)</h2>",
+        f'<img alt="top losses" src="data:image/png;base64,{grid}">',
+        _table(losses, ["test image", "true", "predicted", "p(predicted)", "p(true)", "loss"]),
+    ]
+
+
+def _timing(metrics: dict) -> list[list]:
+    cache = metrics["feature_cache"]
+    used = f"used ({cache.get('boundary')})" if cache.get("used") else f"not used: {cache.get('reason', '')}"
+    return [
+        ["training", f"{metrics['train_seconds']:.1f} s"],
+        ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
+        ["total", f"{metrics.get('total_seconds', 0):.1f} s"],
+        ["device", metrics["device"]],
+        ["feature cache", used],
+    ]
+
+
+def write_report(run_dir: Path, config: dict, metrics: dict, test_split, test_logits: torch.Tensor) -> Path:
+    """Assemble ``report.html`` from the run's files, its metrics and its test predictions."""
+    per_class = [
+        [name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
+        for name, r in metrics["per_class"].items()
+    ]
+    parts = [
+        *_header(run_dir, metrics),
+        "<h2>Learning curves</h2>",
+        _png(run_dir / "accuracy.png"),
+        _png(run_dir / "loss.png"),
+        "<h2>Confusion matrix (test set): counts, and shares of each true class</h2>",
+        _png(run_dir / "confusion_matrix.png"),
+        "<h2>Per-class metrics (test set)</h2>",
+        _table(per_class, ["class", "precision", "recall", "F1", "support"]),
+        *_mistakes(metrics, test_split, test_logits),
+        "<h2>Timing</h2>",
+        _table(_timing(metrics), ["", ""]),
+        "<h2>Configuration</h2>",
+        _table([[k, v] for k, v in config.items()], ["option", "value"]),
+        "<h2>Environment</h2>",
+        _table([[k, v] for k, v in environment().items()], ["", ""]),
         "</body></html>",
     ]
     path = run_dir / "report.html"

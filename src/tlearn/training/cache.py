@@ -31,7 +31,7 @@ from ..paths import feature_cache_dir
 from ..runtime import eval_mode, inference_batch_size
 
 WHOLE_BACKBONE = "backbone"
-CACHE_FORMAT = 2  # 2: keyed on the whole Preprocessing (data channels and crop included)
+CACHE_FORMAT = 3  # 2: keyed on the whole Preprocessing; 3: pooled = the model's own pooling, [N, C]
 
 
 @dataclass
@@ -55,15 +55,17 @@ def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optio
         return None, "gradual unfreezing trains the backbone later"
     if not config.freeze.any:
         return None, "nothing is frozen"
+    if config.mixup or config.cutmix:
+        return None, "mixup/cutmix mix the images every step"
     views = 1
     if config.augment != "none":
         if config.cached_views < 1:
             return None, f"augmentation '{config.augment}' changes the frozen features every epoch (see --cached-views)"
         views = config.cached_views
     if config.freeze.kind == "backbone":
-        # The linear head starts with global average pooling, so the pooled vector is all it
-        # needs: H×W times less memory (49× at 224 px) and the same numbers.
-        return CachePlan(WHOLE_BACKBONE, -1, views, pooled=config.head == "linear"), "frozen backbone"
+        # The linear head takes the backbone's pooled vector, so that is all the cache needs to
+        # hold: H×W times less memory (49× at 224 px) and the same numbers.
+        return CachePlan(WHOLE_BACKBONE, -1, views, pooled=model.head_input == "pooled"), "frozen backbone"
     stage = config.freeze.stage
     backbone = model.backbone
     if not backbone.splittable(prep.in_chans, max(32, prep.image_size)):
@@ -74,10 +76,11 @@ def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optio
 class TopModel(nn.Module):
     """The trainable rest of a :class:`TransferModel` above a cache boundary."""
 
-    def __init__(self, model: TransferModel, stage_index: int, channels_last: bool = True):
+    def __init__(self, model: TransferModel, stage_index: int, pooled: bool, channels_last: bool = True):
         super().__init__()
         self.model = model
         self.stage_index = stage_index
+        self.pooled = pooled
         self.channels_last = channels_last
 
     def forward(self, activation: torch.Tensor) -> torch.Tensor:
@@ -85,9 +88,11 @@ class TopModel(nn.Module):
             # Collated activations arrive NCHW; the convolutions above the cut run far faster in
             # the channels_last layout their weights use (2-3x on the reference CPU).
             activation = activation.contiguous(memory_format=torch.channels_last)
-        if self.stage_index < 0:
+        if self.pooled:  # the stored vector is what the linear head takes
             return self.model.head(activation)
-        return self.model.head(self.model.backbone.forward_from(activation, self.stage_index))
+        if self.stage_index < 0:
+            return self.model.classify(activation)
+        return self.model.classify(self.model.backbone.forward_from(activation, self.stage_index))
 
 
 class FrozenPart(nn.Module):
@@ -100,10 +105,9 @@ class FrozenPart(nn.Module):
         self.pooled = pooled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stage_index < 0:
-            features = self.model.backbone(x)
-            return torch.nn.functional.adaptive_avg_pool2d(features, 1) if self.pooled else features
-        return self.model.backbone.forward_until(x, self.stage_index)
+        if self.stage_index >= 0:
+            return self.model.backbone.forward_until(x, self.stage_index)
+        return self.model.backbone(x) if self.pooled else self.model.backbone.forward_features(x)
 
 
 def _fingerprint(frozen: FrozenPart, prep, plan: CachePlan, split, augment_seed: Optional[int]) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..config import TrainConfig
+from ..errors import RunError
 from ..fileio import atomic_write_text
 from ..runs.plots import plot_accuracy_vs_size
 from .distributed import check_distributed
@@ -26,13 +27,16 @@ def compare(
     train_sizes: list[Optional[int]],
     freezes: list[str],
     out: Path,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Train every combination; write ``compare.csv``, ``compare.md`` and ``compare.png`` in ``out``.
 
     Frozen-backbone runs reuse cached features across the grid (same images and weights give
-    the same cache key), so a size sweep pays for each image's forward pass once.
+    the same cache key), so a size sweep pays for each image's forward pass once. A folder that
+    already holds a comparison is refused unless ``overwrite``.
     """
     check_distributed(base, "compare")
+    _refuse_existing(out, overwrite)
     rows = []
     grid = list(itertools.product(backbones, inits, freezes, train_sizes))
     for i, (backbone, init, freeze, size) in enumerate(grid, 1):
@@ -46,7 +50,7 @@ def compare(
             progress=False,
         )
         started = time.perf_counter()
-        metrics = train(config).metrics
+        metrics = train(config, overwrite=overwrite).metrics
         rows.append(
             {
                 "backbone": backbone,
@@ -65,6 +69,15 @@ def compare(
     _write_tables(rows, out)
     plot_accuracy_vs_size(rows, out / "compare.png")
     return rows
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    if overwrite or not out.is_dir():
+        return
+    if (out / "compare.csv").is_file():
+        raise RunError(f"{out} holds a finished comparison; pass --overwrite to replace it, or choose another --out")
+    if (out / "runs").is_dir():
+        raise RunError(f"{out} holds an unfinished comparison; pass --overwrite to start it again, or another --out")
 
 
 def _write_tables(rows: list[dict], out: Path) -> None:

@@ -29,6 +29,8 @@ class TransferLearner(pl.LightningModule):
         optim: OptimSettings,
         label_smoothing: float = 0.0,
         groups: Optional[list] = None,
+        class_weights: Optional[torch.Tensor] = None,
+        mix: Optional[nn.Module] = None,
     ):
         super().__init__()
         self.model = model
@@ -36,6 +38,9 @@ class TransferLearner(pl.LightningModule):
         self.optim = optim
         self.label_smoothing = label_smoothing
         self.groups = groups  # [(params, lr multiplier)]; None = every trainable parameter at --lr
+        self.mix = mix  # MixUp/CutMix on the preprocessed training batch: labels become class probabilities
+        # A buffer moves with the module (to the GPU) but is no parameter; not saved, it is rebuilt.
+        self.register_buffer("class_weights", class_weights, persistent=False)
         self._slimmer = ConstantStateSlimmer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,9 +50,13 @@ class TransferLearner(pl.LightningModule):
         images, labels = batch
         # Without a preprocessor the inputs are cached activations, already model-ready.
         inputs = self.preprocessor(images, train=train) if self.preprocessor is not None else images
+        targets = labels
+        if train and self.mix is not None:
+            inputs, targets = self.mix(inputs, labels)
         logits = self.model(inputs)
         smoothing = self.label_smoothing if train else 0.0
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=smoothing)
+        weight = self.class_weights if train else None
+        loss = F.cross_entropy(logits.float(), targets, weight=weight, label_smoothing=smoothing)
         acc = (logits.argmax(1) == labels).float().mean()
         return loss, acc, labels.shape[0]
 

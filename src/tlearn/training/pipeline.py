@@ -6,22 +6,24 @@ import errno
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from ..config import FreezeSpec, TrainConfig, config_to_yaml, make_config, read_yaml
-from ..data.augment import BatchPreprocessor
+from ..data.augment import BatchPreprocessor, batch_mix, inverse_frequency_weights
 from ..errors import RunError, TrainingInterrupted, one_line
 from ..fileio import atomic_write_json, atomic_write_text
 from ..inference import batched_inference
 from ..runs.directory import RUN_FILES, RunResult, new_run_dir
 from ..runs.metrics import classification_metrics
 from ..runs.plots import plot_confusion_matrix, plot_curves
-from ..runs.report import misclassified_grid, write_report
+from ..runs.report import write_report
 from ..runs.spec import ModelSpec, save_model
 from ..runtime import autocast_dtype
+from .checkpoints import ConstantStateSlimmer
 from .distributed import (
     RUN_DIR_ENV,
     check_distributed,
@@ -35,16 +37,17 @@ from .setup import FitInputs, Prepared, fit_inputs, prepare
 from .trainer import build_trainer, fit, quiet_lightning
 
 
-def train(config: TrainConfig, resume_from: Optional[Path] = None) -> Optional[RunResult]:
+def train(config: TrainConfig, resume_from: Optional[Path] = None, overwrite: bool = False) -> Optional[RunResult]:
     """Train, evaluate on the test split and write the run directory; returns a :class:`RunResult`.
 
     ``resume_from``: a Lightning checkpoint of this run (see :func:`resume`) to continue from.
+    ``overwrite``: replace a run already in ``config.out`` (else such a directory is refused).
     Under DDP every rank calls this; rank 0 evaluates, writes and returns the result, the other
     ranks return ``None`` once training ends.
     """
     with launch_environment():
         try:
-            return _train(config, resume_from)
+            return _train(config, resume_from, overwrite)
         except OSError as err:
             if err.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
@@ -82,11 +85,11 @@ def _disk_full_message(resume_from: Optional[Path]) -> str:
     )
 
 
-def _start_run(config: TrainConfig, main: bool) -> Path:
+def _start_run(config: TrainConfig, main: bool, resuming: bool, overwrite: bool) -> Path:
     """Rank 0 creates the run directory and marks it incomplete; other ranks only learn its name."""
     if not main:
         return follower_run_dir(config)
-    run_dir = new_run_dir(config.out, config.backbone)
+    run_dir = Path(config.out) if resuming else new_run_dir(config.out, config.backbone, overwrite)
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
     atomic_write_json(run_dir / "metrics.json", {"complete": False})
     share_run_dir(run_dir)
@@ -105,53 +108,90 @@ def _learner(config: TrainConfig, p: Prepared, fit_in: FitInputs):
         groups = p.model.stage_groups(config.lr_ratio)
         p.model.freeze(FreezeSpec("backbone"))
         callbacks.append(GradualUnfreeze(p.model, config.freeze, config.unfreeze_at))
+    classes = len(p.splits.classes)
+    weights = inverse_frequency_weights(p.splits.train.labels, classes) if config.class_weights == "auto" else None
     learner = TransferLearner(
-        fit_in.module, fit_in.preprocessor, OptimSettings.of(config), config.label_smoothing, groups
+        fit_in.module,
+        fit_in.preprocessor,
+        OptimSettings.of(config),
+        config.label_smoothing,
+        groups,
+        class_weights=weights,
+        mix=batch_mix(config.mixup, config.cutmix, classes),
     )
     return learner, callbacks
 
 
-def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResult]:
+@dataclass
+class Fitted:
+    """How training went: the trainer, the epoch history, whether Ctrl-C stopped it, its seconds."""
+
+    trainer: object
+    learner: object
+    history: object
+    interrupted: bool
+    seconds: float
+
+
+def _fit(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, resume_from: Optional[Path]) -> Fitted:
     from .callbacks import EpochHistory
 
-    started = time.perf_counter()
-    check_distributed(config)
-    main = launch_rank(config) == 0
-    prepared = prepare(config)
-    run_dir = _start_run(config, main)
-
-    fit_in = fit_inputs(config, prepared)
     if config.compile:
         fit_in.module.compile()  # in place: parameter names and the saved state dict stay the same
     history = EpochHistory(fit_in.generators())
-    learner, callbacks = _learner(config, prepared, fit_in)
+    learner, callbacks = _learner(config, p, fit_in)
     threads = torch.get_num_threads()  # Lightning lowers it per DDP process on the CPU
     try:
         with warnings.catch_warnings():
             quiet_lightning()
-            trainer = build_trainer(config, run_dir, prepared.device, [history, *callbacks])
-            fit_started = time.perf_counter()
+            trainer = build_trainer(config, run_dir, p.device, [history, *callbacks])
+            started = time.perf_counter()
             ckpt = str(resume_from) if resume_from else None
             interrupted = fit(trainer, learner, fit_in.train_loader, fit_in.val_loader, ckpt)
     finally:
         torch.set_num_threads(threads)
-    train_seconds = time.perf_counter() - fit_started
-    if not trainer.is_global_zero:
+    return Fitted(trainer, learner, history, interrupted, time.perf_counter() - started)
+
+
+def _keep_best(config: TrainConfig, fitted: Fitted) -> dict:
+    """Load the best validation epoch's weights (``--keep best``); which epoch the model is from."""
+    stopper = fitted.trainer.early_stopping_callback
+    stopped = bool(stopper is not None and stopper.stopped_epoch)
+    outcome = {"keep": "last", "model_epoch": len(fitted.history.rows), "stopped_early": stopped}
+    best = [cb.best_model_path for cb in fitted.trainer.checkpoint_callbacks if cb.monitor == "val_loss"]
+    if config.keep != "best" or not best or not best[0]:  # without validation there is no best epoch
+        return outcome
+    checkpoint = torch.load(best[0], map_location="cpu", weights_only=True)
+    ConstantStateSlimmer.refill(fitted.learner, checkpoint)
+    fitted.learner.load_state_dict(checkpoint["state_dict"])
+    return {**outcome, "keep": "best", "model_epoch": int(checkpoint["epoch"]) + 1}
+
+
+def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) -> Optional[RunResult]:
+    started = time.perf_counter()
+    check_distributed(config)
+    main = launch_rank(config) == 0
+    prepared = prepare(config)
+    run_dir = _start_run(config, main, resume_from is not None, overwrite)
+    fit_in = fit_inputs(config, prepared)
+    fitted = _fit(config, prepared, fit_in, run_dir, resume_from)
+    if not fitted.trainer.is_global_zero:
         return None
-    if interrupted:
-        done = len(history.rows)
+    if fitted.interrupted:
+        done = len(fitted.history.rows)
         atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": done})
         raise TrainingInterrupted(
             f"interrupted after {done} finished epoch(s); resume with: tlearn train --resume {run_dir}"
         )
+    kept = _keep_best(config, fitted)
     eval_started = time.perf_counter()
     test, test_logits = _evaluate(config, prepared, fit_in)
-    metrics = _final_metrics(config, prepared, history.rows, test)
-    metrics.update(train_seconds=round(train_seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
-    metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=trainer.world_size)
-    _write_outputs(run_dir, config, prepared, history.rows, test)
+    metrics = {**_final_metrics(config, prepared, fitted.history.rows, test), **kept}
+    metrics.update(train_seconds=round(fitted.seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
+    metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=fitted.trainer.world_size)
+    _write_outputs(run_dir, config, prepared, fitted.history.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
-    write_report(run_dir, config.model_dump(), metrics, misclassified_grid(prepared.splits.test, test_logits))
+    write_report(run_dir, config.model_dump(), metrics, prepared.splits.test, test_logits)
     metrics["complete"] = True
     atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
     return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
@@ -200,11 +240,14 @@ def _final_metrics(config: TrainConfig, p: Prepared, rows: list[dict], test: dic
     splits = p.splits
     return {
         "test_accuracy": test["accuracy"],
+        "balanced_accuracy": test["balanced_accuracy"],
         "test_loss": test["loss"],
         "test_samples": test["samples"],
         "tta_views": config.tta,
         "test_accuracy_single_view": test.get("accuracy_single_view", test["accuracy"]),
         "train_samples": len(splits.train),
+        "skipped_files": len(splits.skipped),
+        "skipped_examples": splits.skipped[:5],
         "val_source": splits.val_source,
         "val_samples": len(splits.val) if splits.val is not None else 0,
         "final_val_accuracy": last.get("val_acc"),

@@ -10,12 +10,13 @@ from typing import Optional
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Sampler, TensorDataset, WeightedRandomSampler
 
 from ..config import TrainConfig
 from ..data.augment import BatchPreprocessor, randaugment_transform
 from ..data.dataset import DataSplits, build_splits
 from ..data.preprocessing import Preprocessing, resolve_preprocessing
+from ..data.splits import FileSplit
 from ..models.backbones import backbone_info, create_backbone
 from ..models.transfer import TransferModel, build_model
 from ..runtime import resolve_device
@@ -94,23 +95,40 @@ def fit_inputs(config: TrainConfig, p: Prepared) -> FitInputs:
     return fit
 
 
-def auto_workers(augment: str) -> int:
-    """Worker processes only pay off for per-sample work (RandAugment); the rest is batched in-process.
+def auto_workers(augment: str, splits: DataSplits) -> int:
+    """Worker processes only pay off for per-sample work in the dataset (RandAugment, or decoding
+    files too many to keep in memory); the rest is batched in-process.
 
     tlearn never changes torch's thread count, so ``torch.set_num_threads``/``OMP_NUM_THREADS`` hold.
     """
-    if augment != "randaugment":
+    if augment != "randaugment" and not isinstance(splits.train, FileSplit):
         return 0
     return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
+def train_sampler(config: TrainConfig, labels: torch.Tensor, draws: int, generator: torch.Generator):
+    """How an epoch draws ``draws`` training examples from ``labels`` (one per dataset entry).
+
+    ``balanced``: with replacement, each class equally often; with cached views (more entries than
+    draws), a random subset; otherwise None (the loader shuffles).
+    """
+    if config.sampler == "balanced":
+        per_class = torch.bincount(labels).double()
+        return WeightedRandomSampler(1.0 / per_class[labels], draws, replacement=True, generator=generator)
+    if labels.numel() != draws:
+        return EpochSubsetSampler(labels.numel(), draws, generator)
+    return None
+
+
 def _image_loaders(config: TrainConfig, splits: DataSplits) -> tuple[DataLoader, Optional[DataLoader]]:
-    """Seeded shuffling for training; per-sample RandAugment runs in the dataset when asked for."""
+    """Seeded shuffling (or sampling) for training; per-sample RandAugment runs in the dataset when asked for."""
     transform = randaugment_transform() if config.augment == "randaugment" else None
     generator = torch.Generator().manual_seed(config.seed)
-    workers = config.num_workers if config.num_workers is not None else auto_workers(config.augment)
+    workers = config.num_workers if config.num_workers is not None else auto_workers(config.augment, splits)
     common = {"batch_size": per_process_batch(config), "num_workers": workers, "persistent_workers": workers > 0}
-    train = DataLoader(splits.train.dataset(True, transform), shuffle=True, generator=generator, **common)
+    sampler = train_sampler(config, splits.train.labels, len(splits.train), generator)
+    dataset = splits.train.dataset(True, transform)
+    train = DataLoader(dataset, shuffle=sampler is None, sampler=sampler, generator=generator, **common)
     val = DataLoader(splits.val.dataset(False), shuffle=False, **common) if splits.val is not None else None
     return train, val
 
@@ -135,12 +153,11 @@ def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInpu
     generator = torch.Generator().manual_seed(config.seed)
     batch = per_process_batch(config)
     if augment is not None:  # [views, N, …]: each epoch draws N of the N×views (image, view) pairs
-        views = train.shape[0]
-        dataset = TensorDataset(train.flatten(0, 1), labels.repeat(views))
-        sampler = EpochSubsetSampler(len(dataset), len(labels), generator)
-        train_loader = DataLoader(dataset, batch_size=batch, sampler=sampler)
-    else:
-        train_loader = DataLoader(TensorDataset(train, labels), batch_size=batch, shuffle=True, generator=generator)
+        train, labels = train.flatten(0, 1), labels.repeat(train.shape[0])
+    sampler = train_sampler(config, labels, len(splits.train), generator)
+    train_loader = DataLoader(
+        TensorDataset(train, labels), batch_size=batch, shuffle=sampler is None, sampler=sampler, generator=generator
+    )
     val_loader = None
     if splits.val is not None:
         val = extract(model, p.prep, plan, splits.val, device, config.cache_dir)
@@ -159,7 +176,7 @@ def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInpu
         "feature_shape": list(test.shape[1:]),
         "splits": plan.stats.get("splits", []),
     }
-    top = TopModel(model, plan.stage_index, config.channels_last)
+    top = TopModel(model, plan.stage_index, plan.pooled, config.channels_last)
     return FitInputs(top, None, train_loader, val_loader, test, cache)
 
 

@@ -34,7 +34,7 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
     from lightning.pytorch.loggers import CSVLogger
 
     # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
-    # weights of the best validation epoch, which is all it is for (a third of the disk for Adam).
+    # weights of the best validation epoch (lowest validation loss), which is all it is for.
     # (Lightning's save_last only writes beside a top-k save, so "last" is a top-1 of the latest epoch.)
     folder = run_dir / "checkpoints"
     checkpoints = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False)]
@@ -43,13 +43,17 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
             ModelCheckpoint(
                 dirpath=folder,
                 filename="best",
-                monitor="val_acc",
-                mode="max",
+                monitor="val_loss",
+                mode="min",
                 save_top_k=1,
                 save_weights_only=True,
                 enable_version_counter=False,
             )
         )
+    if config.early_stopping:
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        checkpoints.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stopping))
     # The epoch history logs one row per epoch; name="" and version="" put metrics.csv in the run dir itself.
     loggers = [CSVLogger(save_dir=run_dir, name="", version="")] if log_epochs else False
     try:
@@ -58,6 +62,8 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
             **trainer_options(config, device),
             precision=config.precision,
             max_epochs=config.epochs,
+            gradient_clip_val=config.grad_clip,
+            accumulate_grad_batches=config.accumulate,
             logger=loggers,
             callbacks=[*checkpoints, *callbacks],
             enable_progress_bar=config.progress,
