@@ -25,9 +25,17 @@ def test_saved_model_reloads_to_the_same_outputs(tmp_path):
 
 
 def test_first_format_is_still_read():
-    old = {"format": "tlearn-model-v1", "backbone": "efficientnet_lite0", "head": "linear", "head_hidden": 256,
-           "dropout": 0.2, "classes": ["0", "1"], "data_channels": 1, "eval_crop_pct": None,
-           "preprocessing": {"image_size": 80, "in_chans": 1, "mean": [0.5], "std": [0.5]}}
+    old = {
+        "format": "tlearn-model-v1",
+        "backbone": "efficientnet_lite0",
+        "head": "linear",
+        "head_hidden": 256,
+        "dropout": 0.2,
+        "classes": ["0", "1"],
+        "data_channels": 1,
+        "eval_crop_pct": None,
+        "preprocessing": {"image_size": 80, "in_chans": 1, "mean": [0.5], "std": [0.5]},
+    }
     spec = ModelSpec.from_dict(old)
     assert spec.preprocessing.image_size == 80 and spec.preprocessing.data_channels == 1
     assert spec.preprocessing.crop_pct is None and spec.classes == ("0", "1")

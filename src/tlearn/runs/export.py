@@ -51,8 +51,14 @@ def export_onnx(run: LoadedRun, output: Path) -> dict:
     sample = _sample_inputs(run)
     tmp = output.with_name(f".{output.name}.tmp")
     torch.onnx.export(
-        model, (sample,), str(tmp), input_names=["image"], output_names=["logits"], opset_version=OPSET,
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False,
+        model,
+        (sample,),
+        str(tmp),
+        input_names=["image"],
+        output_names=["logits"],
+        opset_version=OPSET,
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
     )
     proto = onnx.load(str(tmp))
     prep = run.preprocessing

@@ -24,7 +24,12 @@ def classification_metrics(labels: torch.Tensor, logits: torch.Tensor, classes: 
     denom = precision + recall
     f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12), torch.zeros_like(denom))
     per_class = {
-        name: {"precision": round(float(p), 6), "recall": round(float(r), 6), "f1": round(float(f), 6), "support": int(s)}
+        name: {
+            "precision": round(float(p), 6),
+            "recall": round(float(r), 6),
+            "f1": round(float(f), 6),
+            "support": int(s),
+        }
         for name, p, r, f, s in zip(classes, precision, recall, f1, actual)
     }
     return {

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..fileio import atomic_write_bytes
 
+
 def pyplot():
     """matplotlib's pyplot on the Agg backend (no display needed: figures are written to files)."""
     import matplotlib

@@ -74,7 +74,12 @@ def _tiles(images: list[torch.Tensor]) -> tuple[list[torch.Tensor], int]:
 
 def _table(rows: list[list], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="{"k" if j == 0 else ""}">{html.escape(str(c))}</td>' for j, c in enumerate(r)) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="{"k" if j == 0 else ""}">{html.escape(str(c))}</td>' for j, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -83,33 +88,63 @@ def environment() -> dict:
     import timm
     import torchvision
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "timm": timm.__version__, "lightning": lightning.__version__, "platform": platform.platform(),
-            "cpu threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
+        "lightning": lightning.__version__,
+        "platform": platform.platform(),
+        "cpu threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
 
 
 def write_report(run_dir: Path, config: dict, metrics: dict, grid_png: bytes) -> Path:
     """Assemble ``report.html`` from the run's files and metrics."""
     grid = base64.b64encode(grid_png).decode("ascii")
-    per_class = [[name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]] for name, r in metrics["per_class"].items()]
-    timing = [["training", f"{metrics['train_seconds']:.1f} s"], ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
-              ["total", f"{metrics.get('total_seconds', 0):.1f} s"], ["device", metrics["device"]],
-              ["feature cache", "used (" + str(metrics["feature_cache"].get("boundary")) + ")" if metrics["feature_cache"].get("used") else "not used: " + metrics["feature_cache"].get("reason", "")]]
+    per_class = [
+        [name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
+        for name, r in metrics["per_class"].items()
+    ]
+    timing = [
+        ["training", f"{metrics['train_seconds']:.1f} s"],
+        ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
+        ["total", f"{metrics.get('total_seconds', 0):.1f} s"],
+        ["device", metrics["device"]],
+        [
+            "feature cache",
+            "used (" + str(metrics["feature_cache"].get("boundary")) + ")"
+            if metrics["feature_cache"].get("used")
+            else "not used: " + metrics["feature_cache"].get("reason", ""),
+        ],
+    ]
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>tlearn report: {html.escape(run_dir.name)}</title><style>{STYLE}</style></head><body>",
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>tlearn report: {html.escape(run_dir.name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>tlearn run {html.escape(run_dir.name)}</h1>",
-        f"<p class='big'>Test accuracy {100 * metrics['test_accuracy']:.2f}% on {metrics['test_samples']:,} test images</p>",
-        f"<p>{metrics['train_samples']:,} training images, {metrics['epochs']} epochs, seed {metrics['seed']}, backbone {html.escape(metrics['backbone'])} "
-        f"({html.escape(metrics['weights'])} weights, freeze {html.escape(metrics['freeze'])}); validation: {metrics['val_source']} "
+        f"<p class='big'>Test accuracy {100 * metrics['test_accuracy']:.2f}% "
+        f"on {metrics['test_samples']:,} test images</p>",
+        f"<p>{metrics['train_samples']:,} training images, {metrics['epochs']} epochs, seed {metrics['seed']}, "
+        f"backbone {html.escape(metrics['backbone'])} "
+        f"({html.escape(metrics['weights'])} weights, freeze {html.escape(metrics['freeze'])}); "
+        f"validation: {metrics['val_source']} "
         f"({metrics['val_samples']} images, reported separately from the test figure).</p>",
-        "<h2>Learning curves</h2>", _png(run_dir / "accuracy.png"), _png(run_dir / "loss.png"),
-        "<h2>Confusion matrix (test set)</h2>", _png(run_dir / "confusion_matrix.png"),
-        "<h2>Per-class metrics (test set)</h2>", _table(per_class, ["class", "precision", "recall", "F1", "support"]),
-        "<h2>Most confidently misclassified test images</h2>", f'<img alt="misclassified" src="data:image/png;base64,{grid}">',
-        "<h2>Timing</h2>", _table(timing, ["", ""]),
-        "<h2>Configuration</h2>", _table([[k, v] for k, v in config.items()], ["option", "value"]),
-        "<h2>Environment</h2>", _table([[k, v] for k, v in environment().items()], ["", ""]),
+        "<h2>Learning curves</h2>",
+        _png(run_dir / "accuracy.png"),
+        _png(run_dir / "loss.png"),
+        "<h2>Confusion matrix (test set)</h2>",
+        _png(run_dir / "confusion_matrix.png"),
+        "<h2>Per-class metrics (test set)</h2>",
+        _table(per_class, ["class", "precision", "recall", "F1", "support"]),
+        "<h2>Most confidently misclassified test images</h2>",
+        f'<img alt="misclassified" src="data:image/png;base64,{grid}">',
+        "<h2>Timing</h2>",
+        _table(timing, ["", ""]),
+        "<h2>Configuration</h2>",
+        _table([[k, v] for k, v in config.items()], ["option", "value"]),
+        "<h2>Environment</h2>",
+        _table([[k, v] for k, v in environment().items()], ["", ""]),
         "</body></html>",
     ]
     path = run_dir / "report.html"

@@ -35,7 +35,7 @@ class ModelSpec:
     preprocessing: Preprocessing
 
     @classmethod
-    def from_config(cls, config, prep: Preprocessing, classes: list[str]) -> "ModelSpec":
+    def from_config(cls, config, prep: Preprocessing, classes: list[str]) -> ModelSpec:
         return cls(config.backbone, config.head, config.head_hidden, config.dropout, tuple(classes), prep)
 
     def to_dict(self) -> dict:
@@ -50,7 +50,7 @@ class ModelSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelSpec":
+    def from_dict(cls, data: dict) -> ModelSpec:
         prep = dict(data["preprocessing"])
         if data.get("format") == "tlearn-model-v1":  # kept data channels and the crop beside the preprocessing
             prep.update(data_channels=data.get("data_channels", 1), crop_pct=data.get("eval_crop_pct"))
