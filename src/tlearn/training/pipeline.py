@@ -30,6 +30,7 @@ from .distributed import (
     launch_rank,
     share_run_dir,
 )
+from .loggers import check_packages, log_final
 from .optim import OptimSettings
 from .setup import FitInputs, Prepared, fit_inputs, prepare
 from .trainer import build_trainer, fit, quiet_lightning
@@ -116,6 +117,7 @@ def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResu
 
     started = time.perf_counter()
     check_distributed(config)
+    check_packages(config.loggers)  # a missing tracker package fails before any data is read
     main = launch_rank(config) == 0
     prepared = prepare(config)
     run_dir = _start_run(config, main)
@@ -154,6 +156,7 @@ def _train(config: TrainConfig, resume_from: Optional[Path]) -> Optional[RunResu
     write_report(run_dir, config.model_dump(), metrics, misclassified_grid(prepared.splits.test, test_logits))
     metrics["complete"] = True
     atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
+    log_final(trainer.loggers, metrics, run_dir)  # test scores and artifacts to TensorBoard / MLflow
     return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
 
 
