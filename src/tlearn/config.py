@@ -103,10 +103,14 @@ class TrainConfig(BaseModel):
 
     # --- model ----------------------------------------------------------------------------
     backbone: str = Field(
-        "efficientnet_lite0", description="efficientnet_lite0 | any torchvision CNN (resnet50, vgg16 …) | timm/<name>."
+        "efficientnet_lite0",
+        description="efficientnet_lite0 | any torchvision CNN (resnet50, vgg16 …) | timm/<name> | "
+        "local-dir:DIR or hf-hub:ORG/NAME (a timm model folder, e.g. from tlearn export --format timm).",
     )
     weights: str = Field(
-        "imagenet", description="imagenet | none (random init) | PATH to a .safetensors/.pt state dict."
+        "imagenet",
+        description="imagenet (for a model folder: its own weights) | none (random init) | "
+        "PATH to a .safetensors/.pt state dict.",
     )
     head: Literal["linear", "mlp"] = Field(
         "linear", description="linear: pool, dropout, linear; mlp: seed 000's Flatten-Dense-Dropout-Dense."
