@@ -44,3 +44,16 @@ def test_folders_expand_and_bad_files_are_counted(tmp_path):
         read_images(found, 1)
     with pytest.raises(DataError, match="no such image file"):
         find_images([str(tmp_path / "missing.png")])
+
+
+def test_file_objects_read_like_files_and_too_many_pixels_are_refused_from_the_header(tmp_path):
+    import io
+
+    Image.new("L", (30, 20), 200).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert torch.equal(read_image(io.BytesIO(data), 3), read_image(tmp_path / "a.png", 3))
+    with pytest.raises(DataError, match="too many pixels"):
+        read_image(io.BytesIO(data), 1, max_pixels=599)
+    assert read_image(io.BytesIO(data), 1, max_pixels=600).shape == (1, 20, 30)
+    with pytest.raises(DataError, match="cannot read image upload: not an image format"):
+        read_image(io.BytesIO(b"text"), 1)

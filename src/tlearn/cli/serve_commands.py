@@ -12,6 +12,31 @@ RUN_DIR = typer.Argument(..., help="A finished run directory.")
 
 
 @app.command()
+def serve(
+    run_dir: Path = RUN_DIR,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
+    max_upload_mb: float = typer.Option(
+        10.0, "--max-upload-mb", min=0.001, help="Largest image accepted, in MB (2^20 bytes); larger gets 413."
+    ),
+) -> None:
+    """Serve a trained run: JSON API (POST /predict, GET /model, GET /health) and a web page at /.
+
+    Example: tlearn serve runs/my-run --port 8000 ; then open http://127.0.0.1:8000/ or
+    curl -F file=@digit.png http://127.0.0.1:8000/predict
+    """
+    from ..errors import RunError
+    from ..serve import missing_package
+
+    missing = missing_package()
+    if missing:
+        raise RunError(f"tlearn serve needs the '{missing}' package: pip install 'tlearn[serve]'")
+    from ..serve.app import serve as run_server
+
+    run_server(run_dir, host, port, max_upload_mb)
+
+
+@app.command()
 def push(
     run_dir: Path = RUN_DIR,
     repo_id: str = typer.Argument(..., help="Hugging Face model repository, ORG/NAME (created when missing)."),

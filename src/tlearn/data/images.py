@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO, Optional
 
 import torch
 
@@ -28,12 +29,19 @@ def decodable(path: Path) -> bool:
         return False
 
 
-def read_image(path: Path, channels: int) -> torch.Tensor:
-    """Decode any PIL-readable image to uint8 ``[channels, H, W]`` (alpha dropped, palette expanded)."""
+def read_image(path: Path | BinaryIO, channels: int, max_pixels: Optional[int] = None) -> torch.Tensor:
+    """Decode any PIL-readable image to uint8 ``[channels, H, W]`` (alpha dropped, palette expanded).
+
+    ``path`` is a file name or a binary file object (an upload in memory); ``max_pixels`` refuses
+    larger images from their header, before any memory is spent decoding them.
+    """
     from PIL import Image
 
+    name = path if isinstance(path, (str, Path)) else getattr(path, "name", "upload")
     try:
         with Image.open(path) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise Image.DecompressionBombError(f"{img.width}x{img.height} pixels")
             img.load()
             if img.mode in ("RGBA", "LA", "P", "PA"):
                 img = img.convert("RGBA").convert("RGB")
@@ -41,9 +49,11 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
             data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
             return data.reshape(img.height, img.width, channels).permute(2, 0, 1).contiguous()
     except Image.DecompressionBombError:
-        raise DataError(f"cannot read image {path}: too many pixels (a possible decompression bomb)") from None
+        raise DataError(f"cannot read image {name}: too many pixels (a possible decompression bomb)") from None
+    except Image.UnidentifiedImageError:  # its message repeats the file (an object's repr for uploads)
+        raise DataError(f"cannot read image {name}: not an image format PIL knows") from None
     except Exception as err:  # decoders raise many types (OSError, ValueError, SyntaxError, struct.error …)
-        raise DataError(f"cannot read image {path}: {one_line(err)}") from None
+        raise DataError(f"cannot read image {name}: {one_line(err)}") from None
 
 
 def find_images(paths: list[str]) -> list[Path]:
