@@ -6,7 +6,7 @@ VENV ?= .venv
 PIP_FLAGS ?= -c constraints.txt
 # The datasets folder beside a clone of the repository (as CI has it). Without it, and without a
 # TLEARN_DATA_DIR of your own, tlearn uses its user data directory (downloading MNIST when online).
-SHARED_DATA := $(wildcard ../shared/datasets)
+SHARED_DATA := $(abspath $(wildcard ../shared/datasets))
 ifneq ($(SHARED_DATA),)
 TLEARN_DATA_DIR ?= $(SHARED_DATA)
 export TLEARN_DATA_DIR

@@ -29,11 +29,12 @@ def test_a_folder_gives_its_preprocessing_and_its_weights(mnist_timm_folder):
 
 
 def test_train_fine_tunes_from_a_local_folder(mnist_timm_folder, tiny_mnist, tmp_path):
-    values = {"backbone": f"local-dir:{mnist_timm_folder}", "in_chans": 1, "epochs": 1, "train_size": 100}
-    values.update(val_source="none", batch_size=50, progress=False, data_dir=str(tiny_mnist), out=str(tmp_path / "r"))
+    values = {"backbone": f"local-dir:{mnist_timm_folder}", "in_chans": 1, "epochs": 1, "train_size": 50}
+    values.update(val_source="none", test_size=50, batch_size=50, progress=False)
+    values.update(data_dir=str(tiny_mnist), out=str(tmp_path / "r"))
     result = train(make_config(values))
     run = load_run(result.run_dir)  # rebuilt from model.json: the folder names the architecture
-    assert run.preprocessing.image_size == 48 and result.metrics["test_samples"] == 100
+    assert run.preprocessing.image_size == 48 and result.metrics["test_samples"] == 50
     assert run.spec.backbone == f"local-dir:{mnist_timm_folder}"
 
 

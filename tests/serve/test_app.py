@@ -171,6 +171,18 @@ def test_serve_without_the_extra_is_a_one_line_error(served, monkeypatch, capsys
     assert done.value.code == 2 and "pip install 'tlearn[serve]'" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_port_in_use_is_a_one_line_error(served, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as done:
+            main(["serve", str(served.run_dir), "--port", str(taken.getsockname()[1])])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "cannot listen on 127.0.0.1:" in err and len(err.strip().splitlines()) == 1
+
+
 def test_the_serve_command_listens_where_it_is_told(served, tmp_path):
     import socket
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Optional
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from ..errors import DataError, one_line
+from ..errors import DataError, RunError, one_line
 from ..inference import top_k as best_k
 from ..runs.spec import MODEL_FILE, LoadedRun, load_run
 from .predictor import MAX_BATCH, Predictor
@@ -54,10 +54,9 @@ def create_app(
     max_upload_mb: float = 10.0,
     default_top_k: int = DEFAULT_TOP_K,
     max_batch: int = MAX_BATCH,
-    run: Optional[LoadedRun] = None,
 ) -> FastAPI:
     """The application serving ``run_dir`` (loaded now, so a bad run fails before the server starts)."""
-    run = run or load_run(run_dir)
+    run = load_run(run_dir)
     predictor = Predictor(run, max_batch)
     identity = model_id(run)
     info = model_info(run, identity, max_upload_mb)
@@ -109,10 +108,25 @@ def create_app(
     return app
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: any free one); ``RunError`` when that is refused."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as err:
+        raise RunError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock
+
+
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, max_upload_mb: float = 10.0) -> None:
     """Run the server until Ctrl-C (uvicorn, one process)."""
     import uvicorn
 
     app = create_app(run_dir, max_upload_mb)
-    print(f"Serving {app.state.model_id} on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # Bound here rather than by uvicorn, so a port in use is one line instead of a log and exit code 1.
+    sock = listening_socket(host, port)
+    where = f"[{host}]" if ":" in host else host
+    print(f"Serving {app.state.model_id} on http://{where}:{sock.getsockname()[1]}/ (Ctrl-C stops)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
