@@ -19,6 +19,7 @@ MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope (boundaries, part
 
 
 def too_large(limit: int) -> HTTPException:
+    """413, naming the limit in MB."""
     return HTTPException(413, f"the upload is larger than the server's limit of {limit / 2**20:g} MB (--max-upload-mb)")
 
 
