@@ -6,13 +6,13 @@ VENV ?= .venv
 PIP_FLAGS ?= -c constraints.txt
 # The datasets folder beside a clone of the repository (as CI has it). Without it, and without a
 # TLEARN_DATA_DIR of your own, tlearn uses its user data directory (downloading MNIST when online).
-SHARED_DATA := $(wildcard ../shared/datasets)
+SHARED_DATA := $(abspath $(wildcard ../shared/datasets))
 ifneq ($(SHARED_DATA),)
 TLEARN_DATA_DIR ?= $(SHARED_DATA)
 export TLEARN_DATA_DIR
 endif
 # The benchmark scripts, in the order `make bench` runs them (each writes benchmarks/results/<name>.json).
-BENCHMARKS := bench_cache bench_overhead bench_compute bench_memory bench_seed000 bench_curves run_presets
+BENCHMARKS := bench_cache bench_overhead bench_compute bench_memory bench_seed000 bench_curves run_presets bench_serve
 
 .PHONY: install demo test lint format bench clean
 

@@ -62,3 +62,14 @@ def mnist_run(tmp_path_factory):
         result = train(make_config(values))
     assert result.metrics["test_accuracy"] > 0.8  # chance is 0.1; this model reaches about 0.9
     return result, root
+
+
+@pytest.fixture(scope="session")
+def mnist_timm_folder(mnist_run, tmp_path_factory):
+    """The shared MNIST run exported as a timm model folder (tlearn export --format timm)."""
+    from tlearn.runs.spec import load_run
+    from tlearn.runs.timm_export import export_timm
+
+    folder = tmp_path_factory.mktemp("timm-export") / "mnist-lite0"
+    export_timm(load_run(mnist_run[0].run_dir), folder)
+    return folder

@@ -60,6 +60,17 @@ Freeze = Annotated[FreezeSpec, BeforeValidator(FreezeSpec.parse), PlainSerialize
 DatasetName = Literal["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn", "folder", "csv"]
 
 
+def _split_names(value: Any) -> Any:
+    """``"tensorboard,mlflow"`` (a flag) or a YAML list, as a list without blanks or repeats."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)):
+        return value  # pydantic reports the wrong type
+    return list(dict.fromkeys(str(v).strip() for v in items if str(v).strip()))
+
+
+LoggerNames = Annotated[list[Literal["csv", "tensorboard", "mlflow"]], BeforeValidator(_split_names)]
+
+
 class TrainConfig(BaseModel):
     """Every option of a training run. Field descriptions double as the CLI help and the YAML reference."""
 
@@ -107,10 +118,14 @@ class TrainConfig(BaseModel):
 
     # --- model ----------------------------------------------------------------------------
     backbone: str = Field(
-        "efficientnet_lite0", description="efficientnet_lite0 | any torchvision CNN (resnet50, vgg16 …) | timm/<name>."
+        "efficientnet_lite0",
+        description="efficientnet_lite0 | any torchvision CNN (resnet50, vgg16 …) | timm/<name> | "
+        "local-dir:DIR or hf-hub:ORG/NAME (a timm model folder, e.g. from tlearn export --format timm).",
     )
     weights: str = Field(
-        "imagenet", description="imagenet | none (random init) | PATH to a .safetensors/.pt state dict."
+        "imagenet",
+        description="imagenet (for a model folder: its own weights) | none (random init) | "
+        "PATH to a .safetensors/.pt state dict.",
     )
     head: Literal["linear", "mlp"] = Field(
         "linear", description="linear: pool, dropout, linear; mlp: seed 000's Flatten-Dense-Dropout-Dense."
@@ -215,6 +230,15 @@ class TrainConfig(BaseModel):
     out: Optional[str] = Field(None, description="Run directory (default runs/<timestamp>-<backbone>).")
     progress: bool = Field(True, description="Show the progress bar.")
     description: str = Field("", description="Free text saved with the run.")
+    loggers: LoggerNames = Field(
+        ["csv"],
+        description="Experiment loggers, comma-separated: csv (metrics.csv, always written), tensorboard "
+        "(RUN/tensorboard/), mlflow (see --mlflow-uri); tensorboard and mlflow need tlearn[track].",
+        json_schema_extra={"flag": "logger"},
+    )
+    mlflow_uri: str = Field(
+        "./mlruns", description="MLflow tracking URI for --logger mlflow: a local folder (file store) or a server URL."
+    )
 
     @model_validator(mode="after")
     def _needs_validation(self) -> TrainConfig:
@@ -234,13 +258,21 @@ class TrainConfig(BaseModel):
         return make_config({**self.model_dump(), **changes})
 
 
+def option_flag(name: str) -> str:
+    """The command-line flag of a config field: ``--field-name``, or the ``flag`` the field declares
+    (``loggers`` is ``--logger``, as a flag names one or more loggers while the YAML key holds a list)."""
+    field = TrainConfig.model_fields.get(name)
+    extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
+    return "--" + str(extra.get("flag") or name).replace("_", "-")
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
     if not first["loc"]:  # a rule across several fields: its message says it all
         return ("" if source == "option" else f"{source}: ") + first["msg"].removeprefix("Value error, ")
     where = ".".join(str(p) for p in first["loc"])
     # Values given as flags are named as flags; values from files by their YAML key.
-    name = f"--{where.replace('_', '-')}" if source == "option" else f"'{where}'"
+    name = option_flag(where.split(".")[0]) if source == "option" else f"'{where}'"
     prefix = "" if source == "option" else f"{source}: "
     if first["type"] == "extra_forbidden":
         return f"{prefix}unknown option {name} (see 'tlearn train --help' for valid options)"

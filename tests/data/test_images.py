@@ -105,3 +105,16 @@ def test_files_are_decoded_in_parallel_and_failures_listed(tmp_path):
     images, bad = read_image_files(paths, 3, short_side=16, workers=2)
     assert bad == [tmp_path / "bad.png"] and images[3] is None
     assert all(min(img.shape[1:]) == 16 for img in images if img is not None)
+
+
+def test_file_objects_read_like_files_and_too_many_pixels_are_refused_from_the_header(tmp_path):
+    import io
+
+    Image.new("L", (30, 20), 200).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    assert torch.equal(read_image(io.BytesIO(data), 3), read_image(tmp_path / "a.png", 3))
+    with pytest.raises(DataError, match="too many pixels"):
+        read_image(io.BytesIO(data), 1, max_pixels=599)
+    assert read_image(io.BytesIO(data), 1, max_pixels=600).shape == (1, 20, 30)
+    with pytest.raises(DataError, match="cannot read image upload: not an image format"):
+        read_image(io.BytesIO(b"text"), 1)

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from . import info_commands, run_commands, train_commands  # noqa: F401  (they register the commands)
+from . import info_commands, run_commands, serve_commands, train_commands  # noqa: F401  (they register the commands)
 from .app import DEBUG, app
 
 

@@ -16,21 +16,24 @@ from typing import Annotated, Any, Literal, Optional
 
 import typer
 
-from ..config import FreezeSpec, TrainConfig
+from ..config import FreezeSpec, TrainConfig, option_flag
 
 # The first field of each section of TrainConfig; --help groups the options under these titles.
 SECTION_STARTS = {"dataset": "Data", "backbone": "Model", "epochs": "Optimisation", "device": "Execution"}
 
 
 def flag(name: str) -> str:
-    """The command-line flag of a config field."""
-    return "--" + name.replace("_", "-")
+    """The command-line flag of a config field (the config decides it: see ``option_flag``)."""
+    return option_flag(name)
 
 
 def cli_type(annotation: Any) -> type:
-    """The type a field's flag parses: Optional stripped, choices as their base type, ``freeze`` as text."""
+    """The type a field's flag parses: Optional stripped, choices as their base type, ``freeze`` and lists
+    as text (a list is given comma-separated; the config splits it)."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
+    if origin is list:
+        return str
     if origin in (typing.Union, types.UnionType):
         return cli_type(args[0])
     if origin is Annotated:
@@ -43,9 +46,11 @@ def cli_type(annotation: Any) -> type:
 
 
 def choices(annotation: Any) -> Optional[list]:
-    """The allowed values of a Literal field (through Optional), else None."""
+    """The allowed values of a Literal field (through Optional, Annotated and list), else None."""
     if typing.get_origin(annotation) is Literal:
         return list(typing.get_args(annotation))
+    if typing.get_origin(annotation) in (Annotated, list):
+        return choices(typing.get_args(annotation)[0])
     inner = [a for a in typing.get_args(annotation) if a is not type(None)]
     return choices(inner[0]) if inner and typing.get_origin(annotation) in (typing.Union, types.UnionType) else None
 

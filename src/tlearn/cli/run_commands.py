@@ -79,7 +79,9 @@ def predict(
     run = load_run(run_dir)
     # A single explicit file must be an image; in folders and lists, bad files are skipped and counted.
     skip_bad = len(images) > 1 or Path(images[0]).is_dir()
-    paths, decoded, bad = read_images(find_images(images), run.data_channels, skip_bad=skip_bad)
+    # Decoded as the run's images were: at its working size.
+    side = run.preprocessing.working_side
+    paths, decoded, bad = read_images(find_images(images), run.data_channels, skip_bad=skip_bad, short_side=side)
     if bad:
         print(
             f"tlearn: warning: skipped {len(bad)} file(s) that are not decodable images (first: {bad[0]})",
@@ -99,23 +101,33 @@ def predict(
 class ExportFormat(str, Enum):
     onnx = "onnx"
     torchscript = "torchscript"
+    timm = "timm"
 
 
 @app.command()
 def export(
     run_dir: Path = RUN_DIR,
-    format: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx | torchscript."),
-    output: Path = typer.Option(..., "--output", help="File to write (e.g. model.onnx)."),
+    format: ExportFormat = typer.Option(
+        ExportFormat.onnx, "--format", help="onnx | torchscript | timm (a folder timm and the Hugging Face Hub load)."
+    ),
+    output: Path = typer.Option(..., "--output", help="File to write (e.g. model.onnx); a folder for --format timm."),
 ) -> None:
     """Export a trained model; the result is checked against PyTorch before success is reported.
 
-    Example: tlearn export runs/my-run --format onnx --output digits.onnx
+    Example: tlearn export runs/my-run --format onnx --output digits.onnx ;
+    tlearn export runs/my-run --format timm --output digits-timm
     """
     from ..runs.export import export_onnx, export_torchscript
     from ..runs.spec import load_run
+    from ..runs.timm_export import export_timm
 
     run = load_run(run_dir)
+    exporters = {
+        ExportFormat.onnx: export_onnx,
+        ExportFormat.torchscript: export_torchscript,
+        ExportFormat.timm: export_timm,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        info = export_onnx(run, output) if format == ExportFormat.onnx else export_torchscript(run, output)
+        info = exporters[format](run, output)
     print(f"Exported {info['format']} to {info['output']} (max abs diff vs PyTorch {info['max_abs_diff']:.2e})")

@@ -47,11 +47,13 @@ def _to_8bit(img):
     return Image.fromarray((array.astype(np.float64) * (255.0 / top)).round().astype(np.uint8))
 
 
-def _open(source: Source, short_side: Optional[int]):
+def _open(source: Source, short_side: Optional[int], max_pixels: Optional[int]):
     """The decoded PIL image in ``L``/``RGB``-convertible form, oriented and (optionally) shrunk."""
     from PIL import Image, ImageOps
 
     img = Image.open(source)
+    if max_pixels is not None and img.width * img.height > max_pixels:  # from the header, before decoding
+        raise Image.DecompressionBombError(f"{img.width}x{img.height} pixels")
     if short_side and img.format == "JPEG":
         # Decode at 1/2, 1/4 or 1/8 scale when that still leaves the working size: a 24-MP photo
         # becomes a 3-MP one at no quality cost, several times faster.
@@ -65,17 +67,20 @@ def _open(source: Source, short_side: Optional[int]):
     return img
 
 
-def read_image(source: Source, channels: int, short_side: Optional[int] = None) -> torch.Tensor:
-    """Decode an image file (or file object) to uint8 ``[channels, H, W]``.
+def read_image(
+    source: Source, channels: int, short_side: Optional[int] = None, max_pixels: Optional[int] = None
+) -> torch.Tensor:
+    """Decode an image file (or a binary file object: an upload in memory) to uint8 ``[channels, H, W]``.
 
     ``short_side``: resize so that the shorter side has this many pixels (PIL's antialiased
-    bilinear filter), the working size of a run; None keeps the decoded size.
+    bilinear filter), the working size of a run; None keeps the decoded size. ``max_pixels``
+    refuses larger images from their header, before any memory is spent decoding them.
     """
     from PIL import Image
 
-    name = getattr(source, "name", source)
+    name = source if isinstance(source, (str, Path)) else getattr(source, "name", "upload")
     try:
-        img = _open(source, short_side)
+        img = _open(source, short_side, max_pixels)
         img = img.convert("L" if channels == 1 else "RGB")
         if short_side and min(img.size) != short_side:
             scale = short_side / min(img.size)
@@ -85,6 +90,8 @@ def read_image(source: Source, channels: int, short_side: Optional[int] = None) 
         return data.reshape(img.height, img.width, channels).permute(2, 0, 1).contiguous()
     except Image.DecompressionBombError:
         raise DataError(f"cannot read image {name}: too many pixels (a possible decompression bomb)") from None
+    except Image.UnidentifiedImageError:  # its message repeats the file (an object's repr for uploads)
+        raise DataError(f"cannot read image {name}: not an image format PIL knows") from None
     except Exception as err:  # decoders raise many types (OSError, ValueError, SyntaxError, struct.error …)
         raise DataError(f"cannot read image {name}: {one_line(err)}") from None
 

@@ -27,6 +27,7 @@ from torch import nn
 from ..data.preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError, WeightsError
 from ..runtime import eval_mode
+from .timm_folders import create_folder_model, folder_config, is_folder_model
 from .torchvision_split import UNSUPPORTED_PREFIXES, split_torchvision, stage_names
 from .weights import load_into, load_lite0_imagenet, load_state_dict_file, timm_pretrained, torchvision_weights_state
 
@@ -211,7 +212,8 @@ def _timm_backbone(model: nn.Module, info: BackboneInfo) -> Backbone:
     pass records which children each half calls.
     """
     model.reset_classifier(0)
-    x = torch.zeros(1, 3, info.input_size, info.input_size)
+    in_chans = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    x = torch.zeros(1, in_chans, info.input_size, info.input_size)
     trunk, features = _children_called(model, lambda: model.forward_features(x))
     pool, _ = _children_called(model, lambda: model.forward_head(features, pre_logits=True))
     return Backbone(
@@ -254,6 +256,8 @@ def backbone_info(name: str) -> BackboneInfo:
     """
     if name == LITE0:
         return _timm_info(LITE0, LITE0_TIMM, "package")
+    if is_folder_model(name):  # local-dir:DIR or hf-hub:ORG/NAME: what the folder's config.json says
+        return BackboneInfo(name, name.partition(":")[0], **folder_config(name))
     if name.startswith("timm/"):
         import timm
 
@@ -279,6 +283,8 @@ def create_backbone(name: str, weights: str = "imagenet", in_chans: int = 3) -> 
         backbone = _create_lite0(weights, info)
     elif info.source == "timm":
         backbone = _create_timm(name[len("timm/") :], weights, info)
+    elif is_folder_model(name):  # built with its input channels: timm adapts the stem while loading
+        return _timm_backbone(create_folder_model(name, weights, in_chans), info)
     else:
         backbone = _create_torchvision(name, weights, info)
     if in_chans == 1:

@@ -32,6 +32,7 @@ from .distributed import (
     launch_rank,
     share_run_dir,
 )
+from .loggers import check_packages, log_final
 from .optim import OptimSettings
 from .setup import FitInputs, Prepared, fit_inputs, prepare
 from .trainer import build_trainer, fit, quiet_lightning
@@ -170,6 +171,7 @@ def _keep_best(config: TrainConfig, fitted: Fitted) -> dict:
 def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) -> Optional[RunResult]:
     started = time.perf_counter()
     check_distributed(config)
+    check_packages(config.loggers)  # a missing tracker package fails before any data is read
     main = launch_rank(config) == 0
     prepared = prepare(config)
     run_dir = _start_run(config, main, resume_from is not None, overwrite)
@@ -194,6 +196,7 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
     write_report(run_dir, config.model_dump(), metrics, prepared.splits.test, test_logits)
     metrics["complete"] = True
     atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
+    log_final(fitted.trainer.loggers, metrics, run_dir)  # test scores and artifacts to TensorBoard / MLflow
     return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
 
 

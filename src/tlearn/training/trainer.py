@@ -1,4 +1,4 @@
-"""Lightning's Trainer as tlearn uses it: checkpoints, the CSV logger, quiet start-up, Ctrl-C."""
+"""Lightning's Trainer as tlearn uses it: checkpoints, the loggers, quiet start-up, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..errors import TlearnError, one_line
 from .distributed import trainer_options
+from .loggers import build_loggers
 
 ACCELERATORS = {"cpu": "cpu", "cuda": "gpu", "mps": "mps"}
 
@@ -31,7 +32,6 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
     import lightning.pytorch as pl
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
     # weights of the best validation epoch (lowest validation loss), which is all it is for.
@@ -54,8 +54,8 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
         from lightning.pytorch.callbacks import EarlyStopping
 
         checkpoints.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stopping))
-    # The epoch history logs one row per epoch; name="" and version="" put metrics.csv in the run dir itself.
-    loggers = [CSVLogger(save_dir=run_dir, name="", version="")] if log_epochs else False
+    # The epoch history logs one row per epoch to these: metrics.csv, plus the --logger trackers.
+    loggers = build_loggers(config, run_dir) if log_epochs else False
     try:
         return pl.Trainer(
             accelerator=ACCELERATORS[device],
