@@ -58,3 +58,17 @@ def test_a_bad_value_still_names_its_source(tmp_path):
     (tmp_path / "c.yaml").write_text("epochs: ten\n")
     with pytest.raises(ConfigError, match="c.yaml: invalid value for 'epochs'"):
         resolve_with_data_defaults(None, tmp_path / "c.yaml", {})
+
+
+def test_another_backbone_keeps_the_photo_defaults_valid(tmp_path):
+    """The photos preset freezes Lite0's stages up to blocks.5; with another backbone it uses that
+    model's native size and trains a linear head on its frozen features."""
+    root = make_folder(tmp_path / "p", counts={"train": 2}, bad_files=0, size=96)
+    config, _ = resolve_with_data_defaults(None, None, {"data_dir": str(root), "backbone": "resnet18"})
+    assert str(config.freeze) == "backbone" and config.image_size is None
+    config, _ = resolve_with_data_defaults(
+        None, None, {"data_dir": str(root), "backbone": "resnet18", "freeze": "until:layer3"}
+    )
+    assert str(config.freeze) == "until:layer3"
+    lite0, _ = resolve_with_data_defaults(None, None, {"data_dir": str(root)})
+    assert str(lite0.freeze) == "until:blocks.5" and lite0.image_size == 224

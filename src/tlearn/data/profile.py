@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import TrainConfig, read_yaml, resolve_config
+from ..config import TrainConfig, load_preset, read_yaml, resolve_config
 from ..paths import data_root
 from .idx import IDX_DATASETS
 from .images import has_image_suffix
@@ -118,6 +118,18 @@ def _has_class_folders(root: Path) -> bool:
     return sum(1 for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) >= 2
 
 
+def _for_another_backbone(preset: str, given: dict[str, Any]) -> dict[str, Any]:
+    """A preset's size and ``until:<stage>`` freezing belong to its own backbone: with another one
+    chosen, its native size and a frozen backbone (a linear head, valid for any model) instead."""
+    values = load_preset(preset)
+    if given.get("backbone", values.get("backbone")) == values.get("backbone"):
+        return {}
+    adapted = {} if "image_size" in given else {"image_size": None}
+    if str(values.get("freeze", "none")).startswith("until:") and "freeze" not in given:
+        adapted["freeze"] = "backbone"
+    return adapted
+
+
 def resolve_with_data_defaults(
     preset: Optional[str], config_file: Optional[str | Path], overrides: dict[str, Any]
 ) -> tuple[TrainConfig, Optional[DataProfile]]:
@@ -130,7 +142,7 @@ def resolve_with_data_defaults(
         return resolve_config(preset, config_file, overrides), None
     given = {**(read_yaml(config_file) if config_file else {}), **{k: v for k, v in overrides.items() if v is not None}}
     profile = detect(given.get("data_dir"), given.get("data_file"), given.get("dataset"))
-    base = {"dataset": profile.dataset, **profile.extra}
+    base = {"dataset": profile.dataset, **profile.extra, **_for_another_backbone(profile.preset, given)}
     if not given.get("description"):
         base["description"] = f"defaults '{profile.preset}' for {profile.summary}"
     return resolve_config(profile.preset, config_file, overrides, defaults=base), profile
