@@ -1,10 +1,21 @@
-"""Device choice, eval mode that restores, autocast dtypes."""
+"""Device choice, eval mode that restores, autocast dtypes, the inference batch-size tuner."""
+
+import time
 
 import pytest
 import torch
 
 from tlearn.errors import ConfigError
-from tlearn.runtime import autocast_dtype, eval_mode, inference_batch_size, resolve_device
+from tlearn.inference import batched_inference
+from tlearn.runtime import (
+    BatchSizeTuner,
+    autocast_dtype,
+    counting_from_process_start,
+    eval_mode,
+    inference_batch_size,
+    resolve_device,
+    seconds_spent,
+)
 
 
 def test_auto_device_and_refusing_what_is_missing():
@@ -26,3 +37,35 @@ def test_eval_mode_restores_the_mode_even_after_an_error():
 def test_autocast_and_batch_sizes():
     assert autocast_dtype("bf16-mixed") is torch.bfloat16 and autocast_dtype("32-true") is None
     assert inference_batch_size("cpu") == 64
+
+
+def test_the_tuner_tries_each_size_twice_then_keeps_the_fastest():
+    tuner = BatchSizeTuner()
+    seen = []
+    # Fake timings: 32 per batch is fastest per image; the first pass of each size is slow (set-up).
+    per_image = {1: 3.0, 2: 1.0, 4: 2.0, 8: 4.0}
+    for batch in tuner.regroup(torch.zeros(BatchSizeTuner.BASE * 60, 1).split(BatchSizeTuner.BASE)):
+        multiple = len(batch) // BatchSizeTuner.BASE
+        first_pass = multiple not in seen
+        seen.append(multiple)
+        tuner.record(len(batch), len(batch) * per_image.get(multiple, 9.0) * (10 if first_pass else 1))
+    assert seen[:8] == [1, 1, 2, 2, 4, 4, 8, 8]
+    assert set(seen[8:-1]) == {2} and tuner.multiple == 2
+
+
+def test_a_tuned_evaluation_gives_the_outputs_of_a_fixed_batch_size():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+    inputs = torch.randn(BatchSizeTuner.MIN_SAMPLES + 5, 1, 8, 8)
+    tuned = batched_inference(model, None, inputs, fold=False)
+    fixed = batched_inference(model, None, inputs, batch_size=64, fold=False)
+    assert tuned.shape == (len(inputs), 3)
+    torch.testing.assert_close(tuned, fixed, atol=1e-5, rtol=1e-5)
+
+
+def test_a_command_counts_its_time_from_the_start_of_the_process():
+    started = time.perf_counter()
+    assert seconds_spent(started) < 1.0  # the Python API counts from the call
+    with counting_from_process_start():
+        assert seconds_spent(started) > 1.0  # pytest's process has run for longer than that
+    assert seconds_spent(started) < 1.0

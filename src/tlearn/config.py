@@ -161,6 +161,21 @@ class TrainConfig(BaseModel):
         "cosine", description="LR schedule: cosine (5 % linear warm-up, then cosine decay), onecycle or none; per step."
     )
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="Label smoothing of the training loss.")
+    ema: Optional[float] = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="Keep an exponential moving average of the weights with this decay (e.g. 0.99) and use it "
+        "as the model (then --keep applies to nothing: the average is kept).",
+    )
+    time_budget: Optional[float] = Field(
+        None,
+        ge=5.0,
+        le=1e6,
+        description="Seconds the whole run may take, from the start of the command to finished outputs: the "
+        "epochs (and so the LR schedule) are fitted to it from the measured speed of the first steps; if too few "
+        "fit, a smaller image size is used.",
+    )
     keep: Literal["best", "last"] = Field(
         "best",
         description="Which epoch's weights the run saves, evaluates and exports: best (lowest validation loss; "

@@ -11,6 +11,7 @@ import copy
 import csv
 import io
 import itertools
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
@@ -24,7 +25,7 @@ from .errors import RunError
 from .fileio import atomic_write_text
 from .runs.metrics import classification_metrics
 from .runs.spec import LoadedRun
-from .runtime import eval_mode, inference_batch_size
+from .runtime import BatchSizeTuner, eval_mode, inference_batch_size
 
 # Folding BatchNorm into convolutions only pays for its copy of the model on larger inputs.
 FOLD_MIN_SAMPLES = 256
@@ -50,10 +51,15 @@ def batched_inference(
     probabilities of that many shifted views (:func:`~tlearn.data.augment.tta_shifts`) and returns
     their log, so softmax and argmax downstream see the averaged prediction. ``single_view``
     also returns the unshifted view's outputs, from the same pass: ``(outputs, single)``.
+    Without ``batch_size``, a large evaluation on the CPU tunes its batch size as it goes
+    (:class:`~tlearn.runtime.BatchSizeTuner`).
     """
     device = torch.device(device)
-    batch_size = batch_size or inference_batch_size(device)
+    tunable = len(source) >= BatchSizeTuner.MIN_SAMPLES and device.type == "cpu"
+    tuner = BatchSizeTuner() if batch_size is None and tunable else None
+    batch_size = BatchSizeTuner.BASE if tuner else batch_size or inference_batch_size(device)
     batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
+    batches = tuner.regroup(batches) if tuner else batches
     shifts = tta_shifts(tta) if preprocessor is not None else [None]
     inputs = (
         [preprocessor(batch.to(device, non_blocking=True), train=False, shift=s) for s in shifts]
@@ -69,7 +75,10 @@ def batched_inference(
         autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with autocast:
             for views in itertools.chain([first] if first is not None else [], inputs):
+                started = time.perf_counter()
                 outputs = [runner(v).float() for v in views]
+                if tuner is not None:
+                    tuner.record(len(views[0]), time.perf_counter() - started)
                 single.append(outputs[0].cpu())
                 if len(outputs) > 1:
                     averaged.append(mean_probabilities(outputs).clamp_min(1e-12).log().cpu())

@@ -99,6 +99,12 @@ def test_gradual_unfreezing_is_refused_under_ddp():
     check_distributed(TrainConfig(schedule="gradual"))  # fine in one process
 
 
+def test_a_time_budget_is_refused_under_ddp():
+    with pytest.raises(ConfigError, match="--time-budget fits the epochs in one process"):
+        check_distributed(TrainConfig(devices=2, time_budget=60))
+    check_distributed(TrainConfig(time_budget=60))
+
+
 def _train(root: Path, cwd: Path, out: str, *extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in RANK_VARS and k != "OMP_NUM_THREADS"}
     env.update(TLEARN_DATA_DIR=str(root), PYTHONWARNINGS="ignore")

@@ -45,9 +45,12 @@ def train(
         return
     if dry_run:  # tiny sizes, unless given explicitly
         overrides = {**DRY_RUN_SIZES, **overrides}
+    from ..runtime import counting_from_process_start
     from ..training.pipeline import train as run_training
 
-    print_summary(run_training(resolve_base_config(preset, config, overrides), overwrite=overwrite))
+    with counting_from_process_start():  # --time-budget covers the whole command
+        result = run_training(resolve_base_config(preset, config, overrides), overwrite=overwrite)
+    print_summary(result)
 
 
 def print_summary(result) -> None:
@@ -63,10 +66,10 @@ def print_summary(result) -> None:
         f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']}); "
         f"balanced accuracy {100 * m['balanced_accuracy']:.2f}%"
     )
-    if m.get("keep") == "best" or m.get("stopped_early"):
-        which = "the lowest validation loss" if m["keep"] == "best" else "the last epoch"
-        stop = "; stopped early" if m.get("stopped_early") else ""
-        console.print(f"Model from epoch {m['model_epoch']} of {m['epochs']} ({which}{stop})")
+    if m.get("keep") in ("best", "ema") or m.get("stopped_early"):
+        from ..runs.report import kept_model
+
+        console.print(f"Model from {kept_model(m)}")
     if m.get("skipped_files"):
         console.print(f"Skipped {m['skipped_files']} file(s) that are not decodable images (see metrics.json)")
     if m.get("tta_views", 1) > 1:

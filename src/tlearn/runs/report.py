@@ -94,13 +94,19 @@ def _tiles(images: list[torch.Tensor]) -> tuple[list[torch.Tensor], int]:
     return tiles, side
 
 
-def _model_epoch(metrics: dict) -> str:
-    """Which epoch's weights the model is, in words."""
+KEPT = {"best": "the lowest validation loss", "last": "the last epoch", "ema": "the average of the weights (EMA)"}
+
+
+def kept_model(metrics: dict) -> str:
+    """Which weights the run's model is, in words (for the console summary and the report)."""
     if "model_epoch" not in metrics:
         return ""
-    which = "the lowest validation loss" if metrics.get("keep") == "best" else "the last epoch"
-    stopped = ", training stopped early" if metrics.get("stopped_early") else ""
-    return f"The model is the one from epoch {metrics['model_epoch']} of {metrics['epochs']} ({which}{stopped})."
+    stopped = "; training stopped early" if metrics.get("stopped_early") else ""
+    return f"epoch {metrics['model_epoch']} of {metrics['epochs']} ({KEPT[metrics.get('keep', 'last')]}{stopped})"
+
+
+def _model_epoch(metrics: dict) -> str:
+    return f"The model is the one from {kept_model(metrics)}." if "model_epoch" in metrics else ""
 
 
 def _table(rows: list[list], header: list[str]) -> str:

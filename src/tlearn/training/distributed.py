@@ -58,6 +58,8 @@ def check_distributed(config: Any, command: str = "train") -> None:
             f"--num-nodes {config.num_nodes} needs a launcher on every machine: start tlearn with torchrun or srun, "
             "or set MASTER_ADDR, MASTER_PORT and NODE_RANK on each (see README, 'Several processes and machines')"
         )
+    if config.time_budget:
+        raise ConfigError("--time-budget fits the epochs in one process; drop it or use one process")
     if config.schedule == "gradual":
         # DDP registers the trainable parameters once, when it wraps the model: parameters
         # unfrozen later would never be synchronised and the ranks would drift apart.

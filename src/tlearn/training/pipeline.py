@@ -22,7 +22,7 @@ from ..runs.metrics import classification_metrics
 from ..runs.plots import plot_confusion_matrix, plot_curves
 from ..runs.report import write_report
 from ..runs.spec import ModelSpec, save_model
-from ..runtime import autocast_dtype
+from ..runtime import autocast_dtype, seconds_spent
 from .checkpoints import ConstantStateSlimmer
 from .distributed import (
     RUN_DIR_ENV,
@@ -84,6 +84,27 @@ def _disk_full_message(resume_from: Optional[Path]) -> str:
     return (
         f"no space left on device{f' while writing {run_dir}' if run_dir else ''}: {advice}, then start the run again"
     )
+
+
+def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, started: float):
+    """The run fitted to ``--time-budget``: its epochs (and, if too few fit, a smaller image size, for
+    which the run is prepared afresh). The config is saved with plain ``epochs``/``image_size``, so it
+    reproduces the run and a resume does not fit again. Returns config, prepared run, inputs, fit."""
+    from .budget import fit_epochs, smaller_size
+
+    clock = lambda: seconds_spent(started)  # noqa: E731
+    budget = fit_epochs(config, p, fit_in, clock)
+    size = smaller_size(config, p, fit_in, budget, restart_seconds=time.perf_counter() - started)
+    if size is not None:
+        print(f"Time budget: {budget.epochs} epoch(s) fit at {budget.image_size} px; training at {size} px", flush=True)
+        config = config.with_changes(image_size=size)
+        p = prepare(config)
+        fit_in = fit_inputs(config, p)
+        budget = fit_epochs(config, p, fit_in, clock)
+    print(budget.summary(), flush=True)
+    config = config.with_changes(epochs=budget.epochs, time_budget=None)
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
+    return config, p, fit_in, budget
 
 
 def _start_run(config: TrainConfig, main: bool, resuming: bool, overwrite: bool) -> Path:
@@ -159,6 +180,8 @@ def _keep_best(config: TrainConfig, fitted: Fitted) -> dict:
     stopper = fitted.trainer.early_stopping_callback
     stopped = bool(stopper is not None and stopper.stopped_epoch)
     outcome = {"keep": "last", "model_epoch": len(fitted.history.rows), "stopped_early": stopped}
+    if config.ema:  # Lightning has put the averaged weights into the model at the end of training
+        return {**outcome, "keep": "ema"}
     best = [cb.best_model_path for cb in fitted.trainer.checkpoint_callbacks if cb.monitor == "val_loss"]
     if config.keep != "best" or not best or not best[0]:  # without validation there is no best epoch
         return outcome
@@ -176,6 +199,9 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
     prepared = prepare(config)
     run_dir = _start_run(config, main, resume_from is not None, overwrite)
     fit_in = fit_inputs(config, prepared)
+    budget = None
+    if config.time_budget and resume_from is None:
+        config, prepared, fit_in, budget = _fit_to_budget(config, prepared, fit_in, run_dir, started)
     fitted = _fit(config, prepared, fit_in, run_dir, resume_from)
     if not fitted.trainer.is_global_zero:
         return None
@@ -191,6 +217,7 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
     metrics = {**_final_metrics(config, prepared, fitted.history.rows, test), **kept}
     metrics.update(train_seconds=round(fitted.seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
     metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=fitted.trainer.world_size)
+    metrics["time_budget"] = budget.to_dict() if budget is not None else None
     _write_outputs(run_dir, config, prepared, fitted.history.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
     write_report(run_dir, config.model_dump(), metrics, prepared.splits.test, test_logits)

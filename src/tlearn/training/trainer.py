@@ -50,6 +50,10 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
                 enable_version_counter=False,
             )
         )
+    if config.ema:  # averaged after every step; validation and the final model use the average
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        checkpoints.append(EMAWeightAveraging(decay=config.ema))
     if config.early_stopping:
         from lightning.pytorch.callbacks import EarlyStopping
 

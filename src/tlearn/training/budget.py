@@ -1,0 +1,173 @@
+"""``--time-budget SECONDS``: fit a run's epochs, and so its LR schedule, to a wall-clock budget.
+
+Before training, a few real training steps and an inference batch are timed on a copy of the
+trainable module (with the random generators saved and restored, so the run itself is exactly the
+one a fixed ``--epochs`` would give). From them: the seconds of one epoch (steps plus validation),
+of the test evaluation and of writing the outputs; the run gets as many whole epochs as fit in what
+is left of the budget (counted from the start of ``tlearn train``'s process, or of the ``train()``
+call in Python). The cosine schedule then decays over exactly those
+epochs. The chosen number is printed, saved in config.yaml (as ``epochs``) and in metrics.json.
+
+When the budget leaves fewer than ``MIN_EPOCH_SHARE`` of the configured epochs at the configured
+image size, more epochs at a smaller size are worth more than pixels (measured on MNIST: 8 epochs
+at 64 px beat 4 at 80 px). :func:`smaller_size` proposes the size; the pipeline then prepares the
+run afresh at that size and fits its epochs again from new measurements.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+from torch.utils.data import default_collate
+
+from ..data.augment import BatchPreprocessor
+from ..inference import folded_copy
+from ..runtime import eval_mode, inference_batch_size
+from .setup import FitInputs, Prepared
+
+# Saving the model, drawing the plots and the report (measured about 2 s on the reference 2-core CPU).
+OUTPUT_SECONDS = 3.0
+# Lightning's own work per epoch: checkpoints written, metrics logged.
+EPOCH_OVERHEAD_SECONDS = 0.4
+# The estimates are good to a few per cent; a reserve keeps the run inside the budget.
+SAFETY = 0.92
+# Medians of several steps and the fastest of two inference passes: a 2-core machine's background work
+# once doubled a single timing.
+TIMED_STEPS = 5
+MIN_EPOCH_SHARE = 0.6
+# The smallest image size tried, as a share of the configured one (rounded to a multiple of 8).
+MIN_SIZE_SHARE = 0.7
+
+
+@dataclass
+class BudgetFit:
+    """What the budget allowed, and the measurements it was fitted from."""
+
+    budget_seconds: float
+    epochs: int
+    image_size: int
+    elapsed_before: float
+    step_seconds: float
+    epoch_seconds: float
+    evaluation_seconds: float
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+    def summary(self) -> str:
+        return (
+            f"Time budget {self.budget_seconds:.0f} s: {self.epochs} epoch(s) at {self.image_size} px of about "
+            f"{self.epoch_seconds:.1f} s fit "
+            f"({self.step_seconds * 1000:.0f} ms per step, test evaluation about {self.evaluation_seconds:.1f} s, "
+            f"{self.elapsed_before:.1f} s already spent)"
+        )
+
+
+def _first_batch(fit_in: FitInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    loader = fit_in.train_loader
+    size = min(loader.batch_size or 1, len(loader.dataset))
+    return default_collate([loader.dataset[i] for i in range(size)])
+
+
+def _resized(inputs: torch.Tensor, size: Optional[int]) -> torch.Tensor:
+    if size is None or size == inputs.shape[-1] or inputs.dim() != 4:
+        return inputs
+    return torch.nn.functional.interpolate(inputs, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def _time_steps(fit_in: FitInputs, config, device: torch.device, size: Optional[int] = None) -> float:
+    """Median seconds of a training step (forward, backward, update) on a copy of the trainable module,
+    on the run's first batch (resized to ``size`` to estimate another image size)."""
+    module = copy.deepcopy(fit_in.module).to(device).train()
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-6)
+    preprocess = BatchPreprocessor(fit_in.preprocessor.prep, config.augment) if fit_in.preprocessor else None
+    images, labels = (t.to(device) for t in _first_batch(fit_in))
+    times = []
+    for _ in range(TIMED_STEPS + 1):  # the first step pays one-off allocations: not counted
+        started = time.perf_counter()
+        inputs = _resized(preprocess(images, train=True) if preprocess is not None else images, size)
+        loss = torch.nn.functional.cross_entropy(module(inputs).float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
+@torch.inference_mode()
+def _time_inference(fit_in: FitInputs, p: Prepared, device: torch.device, size: Optional[int] = None) -> float:
+    """Seconds per evaluated example: a batch through the BatchNorm-folded trainable module."""
+    module = copy.deepcopy(fit_in.module).to(device)
+    batch = inference_batch_size(device)
+    source = fit_in.test_inputs
+    if torch.is_tensor(source):
+        inputs = source[:batch].to(device)
+    else:
+        inputs = BatchPreprocessor(p.prep)(next(iter(source.batches(batch))).to(device))
+    inputs = _resized(inputs, size)
+    with eval_mode(module):
+        module = folded_copy(module, inputs[:8])
+        module(inputs[:2])  # warm-up
+        passes = []
+        for _ in range(2):
+            started = time.perf_counter()
+            module(inputs)
+            passes.append(time.perf_counter() - started)
+    return min(passes) / len(inputs)
+
+
+def _fit(config, p: Prepared, fit_in: FitInputs, step: float, per_example: float, elapsed: float, size: int):
+    steps = math.ceil(len(fit_in.train_loader) / config.accumulate) * config.accumulate
+    validation = per_example * len(p.splits.val) if p.splits.val is not None else 0.0
+    epoch = steps * step + validation + EPOCH_OVERHEAD_SECONDS
+    evaluation = per_example * len(p.splits.test) * config.tta
+    available = config.time_budget * SAFETY - elapsed - evaluation - OUTPUT_SECONDS
+    epochs = max(1, int(available // epoch))
+    return BudgetFit(config.time_budget, epochs, size, elapsed, step, epoch, evaluation)
+
+
+def fit_epochs(config, p: Prepared, fit_in: FitInputs, clock: Callable[[], float]) -> BudgetFit:
+    """The epochs that fit in ``config.time_budget`` seconds; ``clock()`` is the time already spent."""
+    device = torch.device(p.device)
+    with torch.random.fork_rng(devices=[]):  # the timing steps draw no number the run will draw
+        step = _time_steps(fit_in, config, device)
+        per_example = _time_inference(fit_in, p, device)
+    return _fit(config, p, fit_in, step, per_example, clock(), p.prep.image_size)
+
+
+def smaller_size(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit, restart_seconds: float) -> Optional[int]:
+    """A smaller image size at which ``MIN_EPOCH_SHARE`` of the configured epochs fit (or the smallest
+    tried, if more epochs fit there), when the configured size leaves fewer; None to keep the size.
+
+    Not for cached activations (their cost is paid before the fit) or models that take one size only.
+    ``restart_seconds`` is what preparing the run again costs.
+    """
+    wanted = math.ceil(MIN_EPOCH_SHARE * config.epochs)
+    if fit.epochs >= wanted or fit_in.cache.get("used"):
+        return None
+    device = torch.device(p.device)
+    lowest = max(32, 8 * round(MIN_SIZE_SHARE * fit.image_size / 8))
+    best = fit
+    for size in range(fit.image_size - 8, lowest - 1, -8):
+        try:
+            with torch.random.fork_rng(devices=[]):
+                step = _time_steps(fit_in, config, device, size)
+                per_example = _time_inference(fit_in, p, device, size)
+        except RuntimeError:  # a model built for one input size
+            return None
+        candidate = _fit(config, p, fit_in, step, per_example, fit.elapsed_before + restart_seconds, size)
+        if candidate.epochs > best.epochs:
+            best = candidate
+        if candidate.epochs >= wanted:
+            break
+    return best.image_size if best is not fit else None

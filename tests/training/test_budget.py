@@ -1,0 +1,70 @@
+"""--time-budget: the fitted epochs are saved, the run equals a fixed-epoch run, a smaller image
+size when too few epochs fit; --ema: the averaged weights are the model."""
+
+import json
+
+import pytest
+import yaml
+
+from tlearn.config import make_config
+from tlearn.inference import evaluate_run
+from tlearn.runs.spec import load_run
+from tlearn.training.pipeline import train
+
+TINY = {
+    "image_size": 32,
+    "batch_size": 32,
+    "progress": False,
+    "train_size": 96,
+    "test_size": 40,
+    "val_size": 32,
+    "backbone": "resnet18",
+    "weights": "none",
+}
+
+
+def _config(root, out, **changes):
+    return make_config({**TINY, "data_dir": str(root), "out": str(out), **changes})
+
+
+def test_a_budgeted_run_saves_its_epochs_and_equals_the_run_with_those_epochs(tiny_mnist, tmp_path, capsys):
+    budgeted = train(_config(tiny_mnist, tmp_path / "budget", time_budget=15, epochs=3))
+    fit = budgeted.metrics["time_budget"]
+    assert fit["epochs"] == budgeted.metrics["epochs"] >= 1 and fit["image_size"] == 32
+    assert fit["step_seconds"] > 0 and fit["evaluation_seconds"] > 0
+    assert f"Time budget 15 s: {fit['epochs']} epoch(s) at 32 px" in capsys.readouterr().out
+    saved = yaml.safe_load((budgeted.run_dir / "config.yaml").read_text())
+    assert saved["epochs"] == fit["epochs"] and saved["time_budget"] is None
+    # Timing the steps draws no random number the run draws: the same run as a fixed --epochs.
+    fixed = train(make_config({**saved, "out": str(tmp_path / "fixed")}))
+    assert [row["train_loss"] for row in fixed.metrics["history"]] == [
+        row["train_loss"] for row in budgeted.metrics["history"]
+    ]
+    assert fixed.metrics["test_accuracy"] == budgeted.metrics["test_accuracy"]
+
+
+def test_too_few_epochs_at_the_configured_size_train_at_a_smaller_one(tiny_mnist, tmp_path, capsys, monkeypatch):
+    # Steps of a tiny model cost the same at any size. Made to cost as pixels do (1 s at 48 px), about 6
+    # of the 20 epochs fit in 30 s at 48 px, 9 at 40 px and 13 at 32 px (the smallest tried, 0.7 of 48),
+    # however long the set-up took: the run is prepared again at 32 px.
+    from tlearn.training import budget
+
+    monkeypatch.setattr(
+        budget, "_time_steps", lambda fit_in, config, device, size=None: ((size or config.image_size) / 48) ** 2
+    )
+    monkeypatch.setattr(budget, "_time_inference", lambda fit_in, p, device, size=None: 1e-4)
+    result = train(_config(tiny_mnist, tmp_path / "run", image_size=48, time_budget=30, epochs=20))
+    fit = result.metrics["time_budget"]
+    assert fit["image_size"] == 32 and fit["epochs"] == result.metrics["epochs"]
+    assert "epoch(s) fit at 48 px; training at 32 px" in capsys.readouterr().out
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["image_size"] == 32 and saved["epochs"] == fit["epochs"]
+    assert json.loads((result.run_dir / "model.json").read_text())["preprocessing"]["image_size"] == 32
+
+
+def test_ema_weights_are_the_saved_model(tiny_mnist, tmp_path):
+    result = train(_config(tiny_mnist, tmp_path / "ema", epochs=2, ema=0.9))
+    assert result.metrics["keep"] == "ema"
+    assert "the average of the weights (EMA)" in (result.run_dir / "report.html").read_text()
+    again = evaluate_run(load_run(result.run_dir), str(tiny_mnist), test_size=40)
+    assert again["accuracy"] == pytest.approx(result.metrics["test_accuracy"], abs=1e-9)
