@@ -55,6 +55,7 @@ class BudgetFit:
     image_size: int
     elapsed_before: float
     step_seconds: float
+    example_seconds: float
     epoch_seconds: float
     evaluation_seconds: float
 
@@ -106,9 +107,11 @@ def _time_steps(fit_in: FitInputs, config, device: torch.device, size: Optional[
 
 @torch.inference_mode()
 def _time_inference(fit_in: FitInputs, p: Prepared, device: torch.device, size: Optional[int] = None) -> float:
-    """Seconds per evaluated example: a batch through the BatchNorm-folded trainable module."""
+    """Seconds per evaluated example through the BatchNorm-folded trainable module; on the CPU, at the
+    fastest of the batch sizes the evaluation's tuner tries first (see ``runtime.BatchSizeTuner``)."""
     module = copy.deepcopy(fit_in.module).to(device)
     batch = inference_batch_size(device)
+    sizes = (16, 32, 64) if device.type == "cpu" else (batch,)
     source = fit_in.test_inputs
     if torch.is_tensor(source):
         inputs = source[:batch].to(device)
@@ -117,13 +120,14 @@ def _time_inference(fit_in: FitInputs, p: Prepared, device: torch.device, size: 
     inputs = _resized(inputs, size)
     with eval_mode(module):
         module = folded_copy(module, inputs[:8])
-        module(inputs[:2])  # warm-up
-        passes = []
-        for _ in range(2):
+        rates = []
+        for n in sizes:
+            chunk = inputs[:n]
+            module(chunk)  # the first pass of a shape pays one-off set-up
             started = time.perf_counter()
-            module(inputs)
-            passes.append(time.perf_counter() - started)
-    return min(passes) / len(inputs)
+            module(chunk)
+            rates.append((time.perf_counter() - started) / len(chunk))
+    return min(rates)
 
 
 def _fit(config, p: Prepared, fit_in: FitInputs, step: float, per_example: float, elapsed: float, size: int):
@@ -133,7 +137,7 @@ def _fit(config, p: Prepared, fit_in: FitInputs, step: float, per_example: float
     evaluation = per_example * len(p.splits.test) * config.tta
     available = config.time_budget * SAFETY - elapsed - evaluation - OUTPUT_SECONDS
     epochs = max(1, int(available // epoch))
-    return BudgetFit(config.time_budget, epochs, size, elapsed, step, epoch, evaluation)
+    return BudgetFit(config.time_budget, epochs, size, elapsed, step, per_example, epoch, evaluation)
 
 
 def fit_epochs(config, p: Prepared, fit_in: FitInputs, clock: Callable[[], float]) -> BudgetFit:
@@ -145,9 +149,14 @@ def fit_epochs(config, p: Prepared, fit_in: FitInputs, clock: Callable[[], float
     return _fit(config, p, fit_in, step, per_example, clock(), p.prep.image_size)
 
 
-def smaller_size(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit, restart_seconds: float) -> Optional[int]:
-    """A smaller image size at which ``MIN_EPOCH_SHARE`` of the configured epochs fit (or the smallest
-    tried, if more epochs fit there), when the configured size leaves fewer; None to keep the size.
+def refit(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit, elapsed: float) -> BudgetFit:
+    """``fit``'s measurements applied to a run prepared afresh at its size, ``elapsed`` seconds in."""
+    return _fit(config, p, fit_in, fit.step_seconds, fit.example_seconds, elapsed, fit.image_size)
+
+
+def smaller_size(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit, restart_seconds: float) -> Optional[BudgetFit]:
+    """The fit at a smaller image size where ``MIN_EPOCH_SHARE`` of the configured epochs fit (or where
+    the most fit, if none reaches it), when the configured size leaves fewer; None to keep the size.
 
     Not for cached activations (their cost is paid before the fit) or models that take one size only.
     ``restart_seconds`` is what preparing the run again costs.
@@ -170,4 +179,4 @@ def smaller_size(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit, restart
             best = candidate
         if candidate.epochs >= wanted:
             break
-    return best.image_size if best is not fit else None
+    return best if best is not fit else None

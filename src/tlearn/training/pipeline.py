@@ -90,17 +90,18 @@ def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir:
     """The run fitted to ``--time-budget``: its epochs (and, if too few fit, a smaller image size, for
     which the run is prepared afresh). The config is saved with plain ``epochs``/``image_size``, so it
     reproduces the run and a resume does not fit again. Returns config, prepared run, inputs, fit."""
-    from .budget import fit_epochs, smaller_size
+    from .budget import fit_epochs, refit, smaller_size
 
     clock = lambda: seconds_spent(started)  # noqa: E731
     budget = fit_epochs(config, p, fit_in, clock)
-    size = smaller_size(config, p, fit_in, budget, restart_seconds=time.perf_counter() - started)
-    if size is not None:
+    smaller = smaller_size(config, p, fit_in, budget, restart_seconds=time.perf_counter() - started)
+    if smaller is not None:
+        size = smaller.image_size
         print(f"Time budget: {budget.epochs} epoch(s) fit at {budget.image_size} px; training at {size} px", flush=True)
         config = config.with_changes(image_size=size)
         p = prepare(config)
         fit_in = fit_inputs(config, p)
-        budget = fit_epochs(config, p, fit_in, clock)
+        budget = refit(config, p, fit_in, smaller, clock())
     print(budget.summary(), flush=True)
     config = config.with_changes(epochs=budget.epochs, time_budget=None)
     atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
