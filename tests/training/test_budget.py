@@ -9,6 +9,8 @@ import yaml
 from tlearn.config import make_config
 from tlearn.inference import evaluate_run
 from tlearn.runs.spec import load_run
+from tlearn.training.budget import BudgetFit, BudgetKeeper
+from tlearn.training.optim import CosineWithWarmup
 from tlearn.training.pipeline import train
 
 TINY = {
@@ -27,11 +29,13 @@ def _config(root, out, **changes):
     return make_config({**TINY, "data_dir": str(root), "out": str(out), **changes})
 
 
-def test_a_budgeted_run_saves_its_epochs_and_equals_the_run_with_those_epochs(tiny_mnist, tmp_path, capsys):
+def test_a_budgeted_run_saves_its_epochs_and_equals_a_run_with_those_epochs(tiny_mnist, tmp_path, capsys, monkeypatch):
+    # Re-fitting after each epoch depends on the machine's speed (tested below); here the first fit stands.
+    monkeypatch.setattr(BudgetKeeper, "epoch_done", lambda self, trainer, seconds: None)
     budgeted = train(_config(tiny_mnist, tmp_path / "budget", time_budget=15, epochs=3))
     fit = budgeted.metrics["time_budget"]
     assert fit["epochs"] == budgeted.metrics["epochs"] >= 1 and fit["image_size"] == 32
-    assert fit["step_seconds"] > 0 and fit["evaluation_seconds"] > 0
+    assert fit["step_seconds"] > 0 and fit["evaluation_seconds"] > 0 and fit["refits"] == []
     assert f"Time budget 15 s: {fit['epochs']} epoch(s) at 32 px" in capsys.readouterr().out
     saved = yaml.safe_load((budgeted.run_dir / "config.yaml").read_text())
     assert saved["epochs"] == fit["epochs"] and saved["time_budget"] is None
@@ -53,6 +57,7 @@ def test_too_few_epochs_at_the_configured_size_train_at_a_smaller_one(tiny_mnist
         budget, "_time_steps", lambda fit_in, config, device, size=None: ((size or config.image_size) / 48) ** 2
     )
     monkeypatch.setattr(budget, "_time_inference", lambda fit_in, p, device, size=None: 1e-4)
+    monkeypatch.setattr(BudgetKeeper, "epoch_done", lambda self, trainer, seconds: None)  # real epochs are faster
     result = train(_config(tiny_mnist, tmp_path / "run", image_size=48, time_budget=30, epochs=20))
     fit = result.metrics["time_budget"]
     assert fit["image_size"] == 32 and fit["epochs"] == result.metrics["epochs"]
@@ -68,3 +73,50 @@ def test_ema_weights_are_the_saved_model(tiny_mnist, tmp_path):
     assert "the average of the weights (EMA)" in (result.run_dir / "report.html").read_text()
     again = evaluate_run(load_run(result.run_dir), str(tiny_mnist), test_size=40)
     assert again["accuracy"] == pytest.approx(result.metrics["test_accuracy"], abs=1e-9)
+
+
+class _Trainer:
+    """What BudgetKeeper reads and sets of a Lightning trainer."""
+
+    def __init__(self, max_epochs: int, schedule):
+        import torch
+
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        if schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, CosineWithWarmup(max_epochs * 10))
+        else:
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=max_epochs * 10)
+        self.fit_loop = type("FitLoop", (), {"max_epochs": max_epochs})()
+        self.lr_scheduler_configs = [type("Config", (), {"scheduler": scheduler})()]
+        self.num_training_batches, self.accumulate_grad_batches, self.current_epoch = 10, 1, 0
+
+
+def _keeper(seconds_left_after_epoch_1: float):
+    fit = BudgetFit(60, 8, 64, 10.0, 0.2, 0.001, 4.0, 5.0)
+    saved = []
+    keeper = BudgetKeeper(fit, lambda: keeper.deadline - seconds_left_after_epoch_1, saved.append)
+    return keeper, saved
+
+
+def test_the_keeper_shortens_a_run_that_falls_behind_and_its_schedule_with_it():
+    keeper, saved = _keeper(seconds_left_after_epoch_1=20.0)
+    trainer = _Trainer(8, "cosine")
+    keeper.epoch_done(trainer, 5.0)  # 20 s left at 5 s an epoch: 4 more, 5 in all
+    assert trainer.fit_loop.max_epochs == 5 and saved == [5] and keeper.changes == [(1, 5)]
+    assert trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0].total_steps == 50
+
+
+def test_the_keeper_lengthens_only_early_and_only_a_schedule_that_can_follow():
+    keeper, _ = _keeper(seconds_left_after_epoch_1=60.0)
+    trainer = _Trainer(8, "cosine")
+    keeper.epoch_done(trainer, 5.0)  # 12 more fit: ahead, and early in the run
+    assert trainer.fit_loop.max_epochs == 13
+    late, _ = _keeper(seconds_left_after_epoch_1=60.0)
+    trainer = _Trainer(8, "cosine")
+    trainer.current_epoch = 5  # 6 of 8 done: the LR is low, a longer schedule would raise it
+    late.epoch_done(trainer, 5.0)
+    assert trainer.fit_loop.max_epochs == 8 and late.changes == []
+    one_cycle, _ = _keeper(seconds_left_after_epoch_1=60.0)
+    trainer = _Trainer(8, "onecycle")
+    one_cycle.epoch_done(trainer, 5.0)
+    assert trainer.fit_loop.max_epochs == 8

@@ -11,7 +11,9 @@ epochs. The chosen number is printed, saved in config.yaml (as ``epochs``) and i
 When the budget leaves fewer than ``MIN_EPOCH_SHARE`` of the configured epochs at the configured
 image size, more epochs at a smaller size are worth more than pixels (measured on MNIST: 8 epochs
 at 64 px beat 4 at 80 px). :func:`smaller_size` proposes the size; the pipeline then prepares the
-run afresh at that size and fits its epochs again from new measurements.
+run afresh at that size. A machine's speed drifts during a run (on the 2-core reference VM epochs
+took from 3.8 to 5.4 s at the same settings within minutes), so :class:`BudgetKeeper` re-fits the
+epochs at the end of each epoch from the epochs' measured times, and the cosine schedule with them.
 """
 
 from __future__ import annotations
@@ -38,9 +40,8 @@ OUTPUT_SECONDS = 3.0
 EPOCH_OVERHEAD_SECONDS = 0.4
 # The estimates are good to a few per cent; a reserve keeps the run inside the budget.
 SAFETY = 0.92
-# Medians of several steps and the fastest of two inference passes: a 2-core machine's background work
-# once doubled a single timing.
-TIMED_STEPS = 5
+# The median of a few steps; the epochs are re-fitted from real epochs as the run goes (BudgetKeeper).
+TIMED_STEPS = 3
 MIN_EPOCH_SHARE = 0.6
 # The smallest image size tried, as a share of the configured one (rounded to a multiple of 8).
 MIN_SIZE_SHARE = 0.7
@@ -159,24 +160,86 @@ def smaller_size(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit, restart
     the most fit, if none reaches it), when the configured size leaves fewer; None to keep the size.
 
     Not for cached activations (their cost is paid before the fit) or models that take one size only.
-    ``restart_seconds`` is what preparing the run again costs.
+    ``restart_seconds`` is what preparing the run again costs. Only the smallest size is timed; the
+    sizes between are interpolated in the pixel count (each timing costs seconds of the budget).
     """
     wanted = math.ceil(MIN_EPOCH_SHARE * config.epochs)
-    if fit.epochs >= wanted or fit_in.cache.get("used"):
+    lowest = max(32, 8 * round(MIN_SIZE_SHARE * fit.image_size / 8))
+    if fit.epochs >= wanted or fit_in.cache.get("used") or lowest >= fit.image_size:
         return None
     device = torch.device(p.device)
-    lowest = max(32, 8 * round(MIN_SIZE_SHARE * fit.image_size / 8))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            low = _time_steps(fit_in, config, device, lowest), _time_inference(fit_in, p, device, lowest)
+    except RuntimeError:  # a model built for one input size
+        return None
+    high = fit.step_seconds, fit.example_seconds
     best = fit
     for size in range(fit.image_size - 8, lowest - 1, -8):
-        try:
-            with torch.random.fork_rng(devices=[]):
-                step = _time_steps(fit_in, config, device, size)
-                per_example = _time_inference(fit_in, p, device, size)
-        except RuntimeError:  # a model built for one input size
-            return None
+        share = (size**2 - lowest**2) / (fit.image_size**2 - lowest**2)
+        step, per_example = (lo + share * (hi - lo) for lo, hi in zip(low, high))
         candidate = _fit(config, p, fit_in, step, per_example, fit.elapsed_before + restart_seconds, size)
         if candidate.epochs > best.epochs:
             best = candidate
         if candidate.epochs >= wanted:
             break
     return best if best is not fit else None
+
+
+class BudgetKeeper:
+    """A Lightning callback that re-fits the number of epochs at the end of each epoch.
+
+    From the mean time of the epochs so far (the first one's set-up aside where there are more)
+    and the time left before the evaluation and outputs, it lowers ``max_epochs`` when the run is
+    falling behind (at any epoch) and raises it when ahead (in the first half of the run only,
+    where the schedule's learning rate is still high), and sets the cosine schedule's total steps
+    to match. ``changes`` records each re-fit as ``(after epoch, new epochs)``.
+    """
+
+    def __init__(self, fit: BudgetFit, clock: Callable[[], float], on_change: Callable[[int], None]) -> None:
+        self.deadline = fit.budget_seconds * SAFETY - fit.evaluation_seconds - OUTPUT_SECONDS
+        self.clock = clock
+        self.on_change = on_change  # told the new number of epochs (the run saves it in config.yaml)
+        self.durations: list[float] = []
+        self.changes: list[tuple[int, int]] = []
+        self._started = 0.0
+
+    def callback(self):
+        """The Lightning ``Callback`` that drives this keeper."""
+        from lightning.pytorch.callbacks import Callback
+
+        keeper = self
+
+        class _Keeper(Callback):
+            def on_train_epoch_start(self, trainer, module) -> None:
+                keeper._started = time.perf_counter()
+
+            def on_train_epoch_end(self, trainer, module) -> None:
+                keeper.epoch_done(trainer, time.perf_counter() - keeper._started)
+
+        return _Keeper()
+
+    def epochs_that_fit(self, done: int) -> int:
+        """Epochs in all, given ``done`` finished epochs and the time they took."""
+        recent = self.durations[1:] or self.durations
+        per_epoch = statistics.mean(recent)
+        return done + max(0, int((self.deadline - self.clock()) // per_epoch))
+
+    def epoch_done(self, trainer, seconds: float) -> None:
+        """Re-fit after an epoch (validation included) that took ``seconds``."""
+        self.durations.append(seconds)
+        done, planned = trainer.current_epoch + 1, trainer.fit_loop.max_epochs
+        target = max(done, self.epochs_that_fit(done))
+        schedules = [s for c in trainer.lr_scheduler_configs for s in getattr(c.scheduler, "lr_lambdas", [])]
+        adjustable = [s for s in schedules if hasattr(s, "total_steps")]
+        # Longer only early in the run (later a longer schedule would raise the LR again), and only
+        # where the schedule can follow (one-cycle's phases are fixed when it is built).
+        can_grow = done * 2 <= planned and len(adjustable) == len(trainer.lr_scheduler_configs)
+        if target == planned or (target > planned and not can_grow):
+            return
+        trainer.fit_loop.max_epochs = target
+        steps = math.ceil(trainer.num_training_batches / max(1, trainer.accumulate_grad_batches))
+        for schedule in adjustable:
+            schedule.total_steps = max(1, target * steps)
+        self.changes.append((done, target))
+        self.on_change(target)

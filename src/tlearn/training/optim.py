@@ -59,8 +59,19 @@ def make_optimizer(model: nn.Module, config: OptimSettings, total_steps: int, gr
         max_lr = [g["lr"] for g in param_groups]
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total_steps)
     else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_with_warmup(step, total_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, CosineWithWarmup(total_steps))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class CosineWithWarmup:
+    """:func:`cosine_with_warmup` over ``total_steps``, an attribute a time budget may re-fit mid-run
+    (an object, not a lambda, so that the scheduler's state holds it and a resume restores it)."""
+
+    def __init__(self, total_steps: int) -> None:
+        self.total_steps = total_steps
+
+    def __call__(self, step: int) -> float:
+        return cosine_with_warmup(step, self.total_steps)
 
 
 def cosine_with_warmup(step: int, total: int, warmup_fraction: float = 0.05) -> float:

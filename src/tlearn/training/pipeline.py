@@ -108,6 +108,16 @@ def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir:
     return config, p, fit_in, budget
 
 
+def _budget_keeper(config: TrainConfig, budget, run_dir: Path, started: float):
+    """Re-fits the epochs after each epoch; each change is saved in config.yaml, so a resume agrees."""
+    from .budget import BudgetKeeper
+
+    def save(epochs: int) -> None:
+        atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(epochs=epochs, out=None)))
+
+    return BudgetKeeper(budget, lambda: seconds_spent(started), save)
+
+
 def _start_run(config: TrainConfig, main: bool, resuming: bool, overwrite: bool) -> Path:
     """Rank 0 creates the run directory and marks it incomplete; other ranks only learn its name."""
     if not main:
@@ -156,7 +166,9 @@ class Fitted:
     seconds: float
 
 
-def _fit(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, resume_from: Optional[Path]) -> Fitted:
+def _fit(
+    config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, resume_from: Optional[Path], extra=()
+) -> Fitted:
     from .callbacks import EpochHistory
 
     if config.compile:
@@ -167,7 +179,7 @@ def _fit(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, res
     try:
         with warnings.catch_warnings():
             quiet_lightning()
-            trainer = build_trainer(config, run_dir, p.device, [history, *callbacks])
+            trainer = build_trainer(config, run_dir, p.device, [history, *callbacks, *extra])
             started = time.perf_counter()
             ckpt = str(resume_from) if resume_from else None
             interrupted = fit(trainer, learner, fit_in.train_loader, fit_in.val_loader, ckpt)
@@ -200,10 +212,13 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
     prepared = prepare(config)
     run_dir = _start_run(config, main, resume_from is not None, overwrite)
     fit_in = fit_inputs(config, prepared)
-    budget = None
+    budget = keeper = None
     if config.time_budget and resume_from is None:
         config, prepared, fit_in, budget = _fit_to_budget(config, prepared, fit_in, run_dir, started)
-    fitted = _fit(config, prepared, fit_in, run_dir, resume_from)
+        keeper = _budget_keeper(config, budget, run_dir, started)
+    fitted = _fit(config, prepared, fit_in, run_dir, resume_from, [keeper.callback()] if keeper else [])
+    if keeper is not None and keeper.changes:
+        config = config.with_changes(epochs=len(fitted.history.rows))
     if not fitted.trainer.is_global_zero:
         return None
     if fitted.interrupted:
@@ -218,7 +233,7 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
     metrics = {**_final_metrics(config, prepared, fitted.history.rows, test), **kept}
     metrics.update(train_seconds=round(fitted.seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
     metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=fitted.trainer.world_size)
-    metrics["time_budget"] = budget.to_dict() if budget is not None else None
+    metrics["time_budget"] = {**budget.to_dict(), "refits": keeper.changes} if budget is not None else None
     _write_outputs(run_dir, config, prepared, fitted.history.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
     write_report(run_dir, config.model_dump(), metrics, prepared.splits.test, test_logits)
