@@ -173,8 +173,8 @@ class TrainConfig(BaseModel):
         ge=5.0,
         le=1e6,
         description="Seconds the whole run may take, from the start of the command to finished outputs: the "
-        "epochs (and so the LR schedule) are fitted to it from the measured speed of the first steps; if too few "
-        "fit, a smaller image size is used.",
+        "epochs (and so the LR schedule) are fitted to it from the measured speed of the first steps and again "
+        "after every epoch; if too few fit, a smaller image size is used.",
     )
     keep: Literal["best", "last"] = Field(
         "best",
