@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Optional
 
@@ -116,8 +117,6 @@ def counting_from_process_start():
 def seconds_spent(started: float) -> float:
     """Seconds since ``started`` (a ``time.perf_counter()`` value), or since the process started
     inside :func:`counting_from_process_start` (where the system says when that was)."""
-    import time
-
     since_start = seconds_since_process_start() if _COUNT_FROM_PROCESS_START else None
     return since_start if since_start is not None else time.perf_counter() - started
 

@@ -31,7 +31,7 @@ from torch.utils.data import default_collate
 
 from ..data.augment import BatchPreprocessor
 from ..inference import folded_copy
-from ..runtime import eval_mode, inference_batch_size
+from ..runtime import BatchSizeTuner, eval_mode, inference_batch_size
 from .setup import FitInputs, Prepared
 
 # Saving the model, drawing the plots and the report (measured about 2 s on the reference 2-core CPU).
@@ -112,7 +112,8 @@ def _time_inference(fit_in: FitInputs, p: Prepared, device: torch.device, size: 
     fastest of the batch sizes the evaluation's tuner tries first (see ``runtime.BatchSizeTuner``)."""
     module = copy.deepcopy(fit_in.module).to(device)
     batch = inference_batch_size(device)
-    sizes = (16, 32, 64) if device.type == "cpu" else (batch,)
+    tuned = [BatchSizeTuner.BASE * m for m in BatchSizeTuner.MULTIPLES if BatchSizeTuner.BASE * m <= batch]
+    sizes = tuned if device.type == "cpu" else [batch]
     source = fit_in.test_inputs
     if torch.is_tensor(source):
         inputs = source[:batch].to(device)

@@ -104,7 +104,7 @@ def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir:
         budget = refit(config, p, fit_in, smaller, clock())
     print(budget.summary(), flush=True)
     config = config.with_changes(epochs=budget.epochs, time_budget=None)
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
+    _save_config(run_dir, config)
     return config, p, fit_in, budget
 
 
@@ -112,10 +112,14 @@ def _budget_keeper(config: TrainConfig, budget, run_dir: Path, started: float):
     """Re-fits the epochs after each epoch; each change is saved in config.yaml, so a resume agrees."""
     from .budget import BudgetKeeper
 
-    def save(epochs: int) -> None:
-        atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(epochs=epochs, out=None)))
+    return BudgetKeeper(
+        budget, lambda: seconds_spent(started), lambda epochs: _save_config(run_dir, config.with_changes(epochs=epochs))
+    )
 
-    return BudgetKeeper(budget, lambda: seconds_spent(started), save)
+
+def _save_config(run_dir: Path, config: TrainConfig) -> None:
+    """config.yaml: the run's settings without its output folder, so that it reproduces the run anywhere."""
+    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
 
 
 def _start_run(config: TrainConfig, main: bool, resuming: bool, overwrite: bool) -> Path:
@@ -123,7 +127,7 @@ def _start_run(config: TrainConfig, main: bool, resuming: bool, overwrite: bool)
     if not main:
         return follower_run_dir(config)
     run_dir = Path(config.out) if resuming else new_run_dir(config.out, config.backbone, overwrite)
-    atomic_write_text(run_dir / "config.yaml", config_to_yaml(config.with_changes(out=None)))
+    _save_config(run_dir, config)
     atomic_write_json(run_dir / "metrics.json", {"complete": False})
     share_run_dir(run_dir)
     return run_dir
