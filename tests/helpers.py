@@ -20,6 +20,15 @@ def real_mnist_root() -> Path | None:
     return None
 
 
+def real_flowers_root() -> Path | None:
+    """The flowers12 photos (``$TLEARN_DATA_DIR/flowers12`` or ``../shared/datasets/flowers12``), or None."""
+    candidates = [os.environ.get("TLEARN_DATA_DIR"), str(REPO.parent / "shared" / "datasets")]
+    for c in candidates:
+        if c and (Path(c) / "flowers12" / "test" / "daisy").is_dir():
+            return Path(c) / "flowers12"
+    return None
+
+
 def write_idx_images(path: Path, images: np.ndarray) -> None:
     n, h, w = images.shape
     path.write_bytes(struct.pack(">IIII", 0x803, n, h, w) + images.astype(np.uint8).tobytes())

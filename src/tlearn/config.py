@@ -101,6 +101,9 @@ class TrainConfig(BaseModel):
     image_size: Optional[int] = Field(
         None, ge=8, le=1024, description="Input side in pixels (default: the backbone's native size)."
     )
+    resize_from: Optional[int] = Field(
+        None, ge=8, le=1024, description="First epoch's side for progressive resizing (reaches --image-size mid-run)."
+    )
     normalize: Literal["weights", "imagenet", "none"] = Field(
         "weights", description="Input mean/std: the pretrained weights' own, ImageNet's, or none ([0, 1] scaling)."
     )

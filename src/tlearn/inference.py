@@ -42,6 +42,7 @@ def batched_inference(
     tta: int = 1,
     fold: bool = True,
     single_view: bool = False,
+    tuner: Optional[BatchSizeTuner] = None,
 ):
     """Model outputs (float32, on CPU) for a split's images (or a tensor), in batches.
 
@@ -52,11 +53,12 @@ def batched_inference(
     their log, so softmax and argmax downstream see the averaged prediction. ``single_view``
     also returns the unshifted view's outputs, from the same pass: ``(outputs, single)``.
     Without ``batch_size``, a large evaluation on the CPU tunes its batch size as it goes
-    (:class:`~tlearn.runtime.BatchSizeTuner`).
+    (:class:`~tlearn.runtime.BatchSizeTuner`); ``tuner`` carries one search over several calls.
     """
     device = torch.device(device)
     tunable = len(source) >= BatchSizeTuner.MIN_SAMPLES and device.type == "cpu"
-    tuner = BatchSizeTuner() if batch_size is None and tunable else None
+    if tuner is None and batch_size is None and tunable:
+        tuner = BatchSizeTuner()
     batch_size = BatchSizeTuner.BASE if tuner else batch_size or inference_batch_size(device)
     batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)
     batches = tuner.regroup(batches) if tuner else batches

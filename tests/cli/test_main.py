@@ -350,3 +350,28 @@ def test_a_real_process_prints_one_line_and_exits_2(args, fragment, tiny_mnist):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert fragment in lines[0]
+
+
+def test_the_command_skips_interpreter_teardown_but_runs_exit_handlers_and_keeps_output(tiny_mnist, tmp_path):
+    """A successful command ends with the exit handlers run and the output flushed (the quick exit);
+    the run directory is complete."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+        "from tlearn.cli.main import entry_point\n"
+        f"sys.argv = ['tlearn', 'train', '--dry-run', '--data-dir', {str(tiny_mnist)!r}, "
+        f"'--out', {str(tmp_path / 'run')!r}]\n"
+        "entry_point()\n"
+        "print('not reached')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Test accuracy" in result.stdout and "exit handler ran" in result.stdout
+    assert "not reached" not in result.stdout
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["complete"] is True
+
+
+def test_the_command_keeps_the_normal_exit_on_errors():
+    script = "import sys\nfrom tlearn.cli.main import entry_point\nsys.argv = ['tlearn', 'nope']\nentry_point()\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "No such command 'nope'" in result.stderr

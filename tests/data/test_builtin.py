@@ -1,6 +1,7 @@
 """CIFAR (read without running pickled code) and SVHN (torchvision's reader)."""
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -48,6 +49,16 @@ def test_svhn_mat_files(tmp_path, monkeypatch):
         scipy_io.savemat(tmp_path / name, {"X": x, "y": y})
     split = load_svhn(tmp_path, train=True)
     assert split.images.shape == (20, 3, 32, 32) and split.labels.tolist()[:10] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+
+
+def test_svhn_without_scipy_is_one_line_naming_it(tmp_path, monkeypatch):
+    """SciPy is not a dependency (it costs a second of start-up on every run): SVHN asks for it."""
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
+    monkeypatch.setattr(SVHN, "_check_integrity", lambda self: True)
+    (tmp_path / "train_32x32.mat").write_bytes(b"")
+    with pytest.raises(DataError, match="need SciPy: pip install scipy"):
+        load_svhn(tmp_path, train=True)
 
 
 def test_svhn_file_that_fails_its_checksum_is_a_data_error(tmp_path):

@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,20 +11,32 @@ from tlearn.models.backbones import create_backbone
 
 
 def test_packaged_lite0_weights_are_imagenet():
-    """A photo of a cat (scikit-image's 'chelsea') lands in ImageNet's cat classes (281-285)."""
-    import timm
-    from skimage import data
+    """Real daisy photos land in ImageNet's "daisy" class (985); irises do not (measured: 20 and 0 of 20).
 
+    Random or wrongly mapped weights would put (almost) none of them there.
+    """
+    import timm
+    from PIL import Image
+
+    from tests.helpers import real_flowers_root
     from tlearn.models.weights import load_lite0_imagenet
 
+    root = real_flowers_root()
+    if root is None:
+        pytest.skip("flowers12 not found: set TLEARN_DATA_DIR")
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
     load_lite0_imagenet(model)
-    for image, expected in ((data.chelsea(), range(281, 286)), (data.coffee(), {504, 967, 968})):
-        x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
-        x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", antialias=True)
+
+    def daisy_votes(folder: str) -> int:
+        paths = sorted((root / "test" / folder).iterdir())
+        images = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB").resize((224, 224)))) for p in paths]
+        x = torch.stack(images).permute(0, 3, 1, 2).float() / 255
         with torch.no_grad():
-            top = int(model((x - 0.5) / 0.5).argmax())
-        assert top in expected
+            top = model((x - 0.5) / 0.5).argmax(1)
+        return int((top == 985).sum())
+
+    assert daisy_votes("daisy") >= 16  # of 20
+    assert daisy_votes("iris") <= 3
 
 
 def test_torchvision_weights_from_prefilled_cache(tmp_path, monkeypatch):

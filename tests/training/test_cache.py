@@ -89,6 +89,7 @@ def test_plan_reasons():
         ({"freeze": "backbone", "feature_cache": "off"}, False, "turned off"),
         ({"freeze": "backbone"}, True, "frozen backbone"),
         ({"freeze": "until:layer2", "image_size": 32}, True, "frozen up to layer2"),
+        ({"freeze": "backbone", "resize_from": 24}, False, "progressive resizing"),
     ]:
         plan, reason = plan_cache(make_config(values), model, prep)
         assert (plan is not None) == used and fragment in reason
@@ -124,3 +125,22 @@ def test_cached_views_leave_the_head_in_training_mode(tiny_mnist, tmp_path):
         prepared = prepare(cfg)
         fit = fit_inputs(cfg, prepared)
     assert fit.cache["used"] and fit.module.training and prepared.model.head.training
+
+
+def test_one_batch_size_search_spans_the_splits(tmp_path):
+    """Splits too small to tune on alone share one search: it settles during the first and holds after."""
+    from tlearn.data.splits import ImageSplit
+    from tlearn.training.cache import CachePlan, extract
+
+    prep = preprocessing(32)
+    model = build_model(create_backbone("resnet18", "none"), prep, 10).eval()
+    plan = CachePlan("backbone", -1, pooled=True)
+    splits = [
+        ImageSplit(torch.randint(0, 255, (n, 1, 28, 28), dtype=torch.uint8), torch.zeros(n).long(), ["a"])
+        for n in (600, 300)
+    ]
+    first = extract(model, prep, plan, splits[0], "cpu", str(tmp_path))
+    settled = plan.tuner.multiple
+    assert not plan.tuner._trials and settled in plan.tuner.MULTIPLES
+    second = extract(model, prep, plan, splits[1], "cpu", str(tmp_path))
+    assert plan.tuner.multiple == settled and first.shape == (600, 512) and second.shape == (300, 512)

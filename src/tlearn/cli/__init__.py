@@ -1,4 +1,4 @@
-"""The ``tlearn`` command line (entry point ``tlearn.cli:main``)."""
+"""The ``tlearn`` command line (console script ``tlearn.cli.main:entry_point``, which wraps ``main``)."""
 
 from .app import app
 from .main import main

@@ -1,3 +1,3 @@
-from .main import main
+from .main import entry_point
 
-main()
+entry_point()

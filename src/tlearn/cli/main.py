@@ -7,7 +7,10 @@ so ``tlearn --help`` answers at once. This is the single place where errors beco
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 import warnings
 from typing import Optional
 
@@ -56,3 +59,27 @@ def main(argv: Optional[list[str]] = None) -> None:
         where = f": {err.filename}" if err.filename else ""
         print(f"tlearn: error: {err.strerror or err}{where} (run with --debug for the details)", file=sys.stderr)
         sys.exit(2)
+
+
+def entry_point() -> None:
+    """What the ``tlearn`` command runs: :func:`main`, then, after a successful command, a quick exit.
+
+    Python's own teardown of the ~7,000 modules torch, torchvision and Lightning bring took 1.3 s on
+    the reference 2-core AMD EPYC: a tenth of a cached run. So once the command has succeeded, the
+    exit handlers run (loggers, worker processes, log files) and the output is flushed, then the
+    process ends without that teardown. Errors, a thread still running and a profiler or tracer
+    (cProfile, coverage: they write their files at exit) take the normal exit.
+    """
+    try:
+        main()
+    except SystemExit as done:
+        if done.code not in (None, 0):
+            raise
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -58,6 +58,7 @@ class BatchPreprocessor:
         self.generator = torch.Generator().manual_seed(seed + 12345)
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self._photo = photo_train_view(prep.image_size) if augment == "photo" else None
+        self.train_size: Optional[int] = None  # progressive resizing: the side of training batches this epoch
 
     def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._stats:
@@ -74,11 +75,11 @@ class BatchPreprocessor:
         shift: Optional[tuple[float, float]] = None,
     ) -> torch.Tensor:
         """``shift``: an evaluation view moved by ``(dx, dy)`` in ``affine_grid`` units (see :func:`tta_shifts`)."""
-        size = self.prep.image_size
+        size = self.train_size if train and self.train_size else self.prep.image_size
         if train and self._photo is not None:
             images = torch.stack([self._photo(image) for image in images])
-        elif self.prep.crop_pct is not None and min(images.shape[-2:]) > size:
-            images = center_crop(images, size)
+        elif self.prep.crop_pct is not None and min(images.shape[-2:]) > self.prep.image_size:
+            images = center_crop(images, self.prep.image_size)
         x = images.to(torch.float32) / 255.0 if images.dtype == torch.uint8 else images.to(torch.float32)
         x = self._match_channels(x)
         if train and self.augment in ("seed", "digits"):

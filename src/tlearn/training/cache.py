@@ -28,7 +28,7 @@ from ..data.preprocessing import Preprocessing
 from ..inference import FOLD_MIN_SAMPLES, batched_inference, folded_copy
 from ..models.transfer import TransferModel
 from ..paths import feature_cache_dir
-from ..runtime import eval_mode, inference_batch_size
+from ..runtime import BatchSizeTuner, eval_mode, inference_batch_size
 
 WHOLE_BACKBONE = "backbone"
 CACHE_FORMAT = 3  # 2: keyed on the whole Preprocessing; 3: pooled = the model's own pooling, [N, C]
@@ -45,6 +45,8 @@ class CachePlan:
     stats: dict = field(default_factory=dict)
     # What computes the activations: a BatchNorm-folded copy of the frozen part, built on first use.
     runner: Optional[nn.Module] = None
+    # One CPU batch-size search for all the splits: each alone is often too small to tune on.
+    tuner: Optional[BatchSizeTuner] = field(default_factory=BatchSizeTuner)
 
 
 def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optional[CachePlan], str]:
@@ -57,6 +59,8 @@ def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optio
         return None, "nothing is frozen"
     if config.mixup or config.cutmix:
         return None, "mixup/cutmix mix the images every step"
+    if config.resize_from:
+        return None, "progressive resizing changes the image size every epoch"
     views = 1
     if config.augment != "none":
         if config.cached_views < 1:
@@ -177,7 +181,8 @@ def extract(
     outputs = []
     for _ in range(views):
         if augment is None:
-            outputs.append(batched_inference(runner, preprocessor, split, batch_size, device, fold=False))
+            tuner = plan.tuner if batch_size is None and torch.device(device).type == "cpu" else None
+            outputs.append(batched_inference(runner, preprocessor, split, batch_size, device, fold=False, tuner=tuner))
         else:
             outputs.append(_augmented_view(runner, augment, split, batch_size, device))
     # One view: a view of the tensor, not a stacked copy (the 60k-image cache is large).

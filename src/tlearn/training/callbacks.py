@@ -30,6 +30,41 @@ class GradualUnfreeze(pl.Callback):
             self.model.train()
 
 
+# Progressive resizing grows the side over this share of the epochs; the rest run at full size, so
+# the weights and BatchNorm statistics settle at the size the model is evaluated at.
+GROWING_SHARE = 0.5
+
+
+def resize_schedule(start: int, final: int, epochs: int) -> list[int]:
+    """The training side of every epoch: linear from ``start`` to ``final`` (in multiples of 4) over
+    the first :data:`GROWING_SHARE` of the epochs, then ``final``."""
+    growing = int(epochs * GROWING_SHARE)
+    return [
+        max(8, 4 * round((start + (final - start) * epoch / growing) / 4)) if epoch < growing else final
+        for epoch in range(epochs)
+    ]
+
+
+class ProgressiveResize(pl.Callback):
+    """Sets the preprocessor's training side at the start of every epoch (see :func:`resize_schedule`).
+
+    Looked up from the epoch number, so a resumed run or one whose epochs the time budget re-fits
+    picks the right side without state of its own.
+    """
+
+    def __init__(self, preprocessor, start: int):
+        self.preprocessor = preprocessor
+        self.start = start
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        final = self.preprocessor.prep.image_size
+        sizes = resize_schedule(self.start, final, int(trainer.max_epochs))
+        self.preprocessor.train_size = sizes[min(trainer.current_epoch, len(sizes) - 1)]
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.preprocessor.train_size = None
+
+
 class EpochHistory(pl.Callback):
     """Per-epoch metrics rows, plus the random state a resumed run needs to continue exactly.
 

@@ -134,8 +134,8 @@ def _start_run(config: TrainConfig, main: bool, resuming: bool, overwrite: bool)
 
 
 def _learner(config: TrainConfig, p: Prepared, fit_in: FitInputs):
-    """The LightningModule, and the callbacks of the schedule (gradual unfreezing)."""
-    from .callbacks import GradualUnfreeze
+    """The LightningModule, and the callbacks of the schedule (gradual unfreezing, progressive resizing)."""
+    from .callbacks import GradualUnfreeze, ProgressiveResize
     from .module import TransferLearner
 
     callbacks, groups = [], None
@@ -145,6 +145,8 @@ def _learner(config: TrainConfig, p: Prepared, fit_in: FitInputs):
         groups = p.model.stage_groups(config.lr_ratio)
         p.model.freeze(FreezeSpec("backbone"))
         callbacks.append(GradualUnfreeze(p.model, config.freeze, config.unfreeze_at))
+    if config.resize_from and fit_in.preprocessor is not None:
+        callbacks.append(ProgressiveResize(fit_in.preprocessor, config.resize_from))
     classes = len(p.splits.classes)
     weights = inverse_frequency_weights(p.splits.train.labels, classes) if config.class_weights == "auto" else None
     learner = TransferLearner(
