@@ -56,8 +56,9 @@ def batched_inference(
     (:class:`~tlearn.runtime.BatchSizeTuner`); ``tuner`` carries one search over several calls.
     """
     device = torch.device(device)
-    tunable = len(source) >= BatchSizeTuner.MIN_SAMPLES and device.type == "cpu"
-    if tuner is None and batch_size is None and tunable:
+    if batch_size is not None or device.type != "cpu":
+        tuner = None  # an explicit batch size, or a GPU: nothing to search
+    elif tuner is None and len(source) >= BatchSizeTuner.MIN_SAMPLES:
         tuner = BatchSizeTuner()
     batch_size = BatchSizeTuner.BASE if tuner else batch_size or inference_batch_size(device)
     batches = source.batches(batch_size) if hasattr(source, "batches") else source.split(batch_size)

@@ -46,7 +46,7 @@ class CachePlan:
     # What computes the activations: a BatchNorm-folded copy of the frozen part, built on first use.
     runner: Optional[nn.Module] = None
     # One CPU batch-size search for all the splits: each alone is often too small to tune on.
-    tuner: Optional[BatchSizeTuner] = field(default_factory=BatchSizeTuner)
+    tuner: BatchSizeTuner = field(default_factory=BatchSizeTuner)
 
 
 def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optional[CachePlan], str]:
@@ -181,8 +181,9 @@ def extract(
     outputs = []
     for _ in range(views):
         if augment is None:
-            tuner = plan.tuner if batch_size is None and torch.device(device).type == "cpu" else None
-            outputs.append(batched_inference(runner, preprocessor, split, batch_size, device, fold=False, tuner=tuner))
+            outputs.append(
+                batched_inference(runner, preprocessor, split, batch_size, device, fold=False, tuner=plan.tuner)
+            )
         else:
             outputs.append(_augmented_view(runner, augment, split, batch_size, device))
     # One view: a view of the tensor, not a stacked copy (the 60k-image cache is large).
