@@ -78,10 +78,11 @@ def test_ema_weights_are_the_saved_model(tiny_mnist, tmp_path):
 class _Trainer:
     """What BudgetKeeper reads and sets of a Lightning trainer."""
 
-    def __init__(self, max_epochs: int, schedule):
+    def __init__(self, max_epochs: int, schedule, param_groups: int = 1):
         import torch
 
-        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        groups = [{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(param_groups)]
+        optimizer = torch.optim.SGD(groups, lr=0.1)
         if schedule == "cosine":
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, CosineWithWarmup(max_epochs * 10))
         else:
@@ -111,6 +112,11 @@ def test_the_keeper_lengthens_only_early_and_only_a_schedule_that_can_follow():
     trainer = _Trainer(8, "cosine")
     keeper.epoch_done(trainer, 5.0)  # 12 more fit: ahead, and early in the run
     assert trainer.fit_loop.max_epochs == 13
+    grouped, _ = _keeper(seconds_left_after_epoch_1=60.0)
+    trainer = _Trainer(8, "cosine", param_groups=2)  # as a real run: decayed and undecayed weights
+    grouped.epoch_done(trainer, 5.0)
+    assert trainer.fit_loop.max_epochs == 13
+    assert [s.total_steps for s in trainer.lr_scheduler_configs[0].scheduler.lr_lambdas] == [130, 130]
     late, _ = _keeper(seconds_left_after_epoch_1=60.0)
     trainer = _Trainer(8, "cosine")
     trainer.current_epoch = 5  # 6 of 8 done: the LR is low, a longer schedule would raise it

@@ -233,11 +233,14 @@ class BudgetKeeper:
         self.durations.append(seconds)
         done, planned = trainer.current_epoch + 1, trainer.fit_loop.max_epochs
         target = max(done, self.epochs_that_fit(done))
-        schedules = [s for c in trainer.lr_scheduler_configs for s in getattr(c.scheduler, "lr_lambdas", [])]
-        adjustable = [s for s in schedules if hasattr(s, "total_steps")]
+        # One schedule per parameter group (weight decay on/off, per-stage LRs) in each scheduler.
+        per_config = [getattr(c.scheduler, "lr_lambdas", []) for c in trainer.lr_scheduler_configs]
+        adjustable = [s for schedules in per_config for s in schedules if hasattr(s, "total_steps")]
         # Longer only early in the run (later a longer schedule would raise the LR again), and only
-        # where the schedule can follow (one-cycle's phases are fixed when it is built).
-        can_grow = done * 2 <= planned and len(adjustable) == len(trainer.lr_scheduler_configs)
+        # where every schedule can follow (one-cycle's phases are fixed when it is built).
+        can_grow = done * 2 <= planned and all(
+            schedules and all(hasattr(s, "total_steps") for s in schedules) for schedules in per_config
+        )
         if target == planned or (target > planned and not can_grow):
             return
         trainer.fit_loop.max_epochs = target
