@@ -92,37 +92,51 @@ class _Trainer:
         self.num_training_batches, self.accumulate_grad_batches, self.current_epoch = 10, 1, 0
 
 
-def _keeper(seconds_left_after_epoch_1: float):
-    fit = BudgetFit(60, 8, 64, 10.0, 0.2, 0.001, 4.0, 5.0)
+def _keeper(seconds_left: float, first_epoch: float | None = None):
+    """A keeper whose clock leaves ``seconds_left`` before its reserve-kept deadline; with
+    ``first_epoch``, one epoch of that many seconds is already behind it."""
+    fit = BudgetFit(60, 8, 64, 10.0, 0.2, 0.001, 4.0, 5.0)  # 60 s: a reserve of 4.8 s
     saved = []
-    keeper = BudgetKeeper(fit, lambda: keeper.deadline - seconds_left_after_epoch_1, saved.append)
+    keeper = BudgetKeeper(fit, lambda: keeper.deadline - seconds_left, saved.append)
+    if first_epoch is not None:
+        keeper.durations.append(first_epoch)
     return keeper, saved
 
 
+def _after_epoch(keeper, trainer, epoch: int, seconds: float = 5.0):
+    trainer.current_epoch = epoch - 1
+    keeper.epoch_done(trainer, seconds)
+    return trainer.fit_loop.max_epochs
+
+
 def test_the_keeper_shortens_a_run_that_falls_behind_and_its_schedule_with_it():
-    keeper, saved = _keeper(seconds_left_after_epoch_1=20.0)
+    keeper, saved = _keeper(seconds_left=20.0)
     trainer = _Trainer(8, "cosine")
-    keeper.epoch_done(trainer, 5.0)  # 20 s left at 5 s an epoch: 4 more, 5 in all
-    assert trainer.fit_loop.max_epochs == 5 and saved == [5] and keeper.changes == [(1, 5)]
+    assert _after_epoch(keeper, trainer, 1) == 5  # 20 s left at 5 s an epoch: 4 more, 5 in all
+    assert saved == [5] and keeper.changes == [(1, 5)]
     assert trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0].total_steps == 50
 
 
-def test_the_keeper_lengthens_only_early_and_only_a_schedule_that_can_follow():
-    keeper, _ = _keeper(seconds_left_after_epoch_1=60.0)
-    trainer = _Trainer(8, "cosine")
-    keeper.epoch_done(trainer, 5.0)  # 12 more fit: ahead, and early in the run
-    assert trainer.fit_loop.max_epochs == 13
-    grouped, _ = _keeper(seconds_left_after_epoch_1=60.0)
+def test_the_keeper_keeps_a_plan_that_ends_inside_the_reserve():
+    # 18 s before the reserve-kept deadline, 22.8 s before the whole budget's: at 5 s an epoch
+    # 3 more fit the first and 4 the second.
+    keeper, _ = _keeper(seconds_left=18.0)
+    assert _after_epoch(keeper, _Trainer(5, "cosine"), 1) == 5 and keeper.changes == []
+    keeper, _ = _keeper(seconds_left=18.0)
+    assert _after_epoch(keeper, _Trainer(6, "cosine"), 1) == 4 and keeper.changes == [(1, 4)]
+
+
+def test_the_keeper_lengthens_only_early_after_a_second_epoch_and_a_schedule_that_can_follow():
+    first, _ = _keeper(seconds_left=60.0)  # the first epoch's time includes one-off set-up
+    assert _after_epoch(first, _Trainer(8, "cosine"), 1) == 8 and first.changes == []
+    keeper, _ = _keeper(seconds_left=60.0, first_epoch=9.0)
+    assert _after_epoch(keeper, _Trainer(8, "cosine"), 2) == 14  # 12 more at 5 s, the first epoch aside
+    grouped, _ = _keeper(seconds_left=60.0, first_epoch=9.0)
     trainer = _Trainer(8, "cosine", param_groups=2)  # as a real run: decayed and undecayed weights
-    grouped.epoch_done(trainer, 5.0)
-    assert trainer.fit_loop.max_epochs == 13
-    assert [s.total_steps for s in trainer.lr_scheduler_configs[0].scheduler.lr_lambdas] == [130, 130]
-    late, _ = _keeper(seconds_left_after_epoch_1=60.0)
-    trainer = _Trainer(8, "cosine")
-    trainer.current_epoch = 5  # 6 of 8 done: the LR is low, a longer schedule would raise it
-    late.epoch_done(trainer, 5.0)
-    assert trainer.fit_loop.max_epochs == 8 and late.changes == []
-    one_cycle, _ = _keeper(seconds_left_after_epoch_1=60.0)
-    trainer = _Trainer(8, "onecycle")
-    one_cycle.epoch_done(trainer, 5.0)
-    assert trainer.fit_loop.max_epochs == 8
+    assert _after_epoch(grouped, trainer, 2) == 14
+    assert [s.total_steps for s in trainer.lr_scheduler_configs[0].scheduler.lr_lambdas] == [140, 140]
+    late, _ = _keeper(seconds_left=60.0, first_epoch=9.0)
+    # 6 of 8 done: the LR is low, a longer schedule would raise it
+    assert _after_epoch(late, _Trainer(8, "cosine"), 6) == 8 and late.changes == []
+    one_cycle, _ = _keeper(seconds_left=60.0, first_epoch=9.0)
+    assert _after_epoch(one_cycle, _Trainer(8, "onecycle"), 2) == 8
