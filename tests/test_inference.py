@@ -46,8 +46,10 @@ def test_predict_on_a_28px_grey_file_equals_the_evaluation_path(mnist_run, tmp_p
 
 def test_predict_on_resized_and_recoloured_copies_agrees_with_the_evaluation_path(mnist_run, tmp_path):
     """Other sizes, modes and formats (JPEG loses detail) move the probabilities a little: on average by at
-    most 0.15 in total variation (measured 0.026-0.046 per variant), and never the class of a digit the
-    model is sure of (p >= 0.99)."""
+    most 0.15 in total variation (measured 0.026-0.065 per variant), and the class of hardly any digit
+    the model is sure of (p >= 0.99). Not "never": the fixture's model differs with the CPU's
+    floating-point order, and one trained on an AMD EPYC was sure of a 6 (p = 0.9995) that it read as a
+    4 once resized to 40 or 32 px; a broken resize or normalisation moves most of them."""
     result, root = mnist_run
     run = load_run(result.run_dir)
     images, labels = _digits(root, 40)
@@ -64,7 +66,9 @@ def test_predict_on_resized_and_recoloured_copies_agrees_with_the_evaluation_pat
         distance = 0.5 * (predicted - expected).abs().sum(1)
         assert distance.mean() <= 0.15, (mode, fmt, size, distance.mean())
         sure = expected.max(1).values >= 0.99
-        assert torch.equal(predicted.argmax(1)[sure], expected.argmax(1)[sure]), (mode, fmt, size)
+        assert sure.sum() >= 10  # the fixture's model (about 90 % accurate) is sure of most digits
+        kept = (predicted.argmax(1)[sure] == expected.argmax(1)[sure]).float().mean()
+        assert kept >= 0.9, (mode, fmt, size, kept)
 
 
 def test_top_k_orders_classes_by_probability():
