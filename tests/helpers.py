@@ -11,22 +11,24 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def real_mnist_root() -> Path | None:
-    """The real MNIST (``$TLEARN_DATA_DIR`` or ``../shared/datasets``), or None if absent."""
+def _shared_datasets_with(marker: str, present=Path.is_file) -> Path | None:
+    """The datasets folder (``$TLEARN_DATA_DIR``, else ``../shared/datasets``) where ``present(marker)``."""
     candidates = [os.environ.get("TLEARN_DATA_DIR"), str(REPO.parent / "shared" / "datasets")]
     for c in candidates:
-        if c and (Path(c) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        if c and present(Path(c) / marker):
             return Path(c)
     return None
 
 
+def real_mnist_root() -> Path | None:
+    """The real MNIST (``$TLEARN_DATA_DIR`` or ``../shared/datasets``), or None if absent."""
+    return _shared_datasets_with("MNIST/raw/t10k-images-idx3-ubyte")
+
+
 def real_flowers_root() -> Path | None:
     """The flowers12 photos (``$TLEARN_DATA_DIR/flowers12`` or ``../shared/datasets/flowers12``), or None."""
-    candidates = [os.environ.get("TLEARN_DATA_DIR"), str(REPO.parent / "shared" / "datasets")]
-    for c in candidates:
-        if c and (Path(c) / "flowers12" / "test" / "daisy").is_dir():
-            return Path(c) / "flowers12"
-    return None
+    root = _shared_datasets_with("flowers12/test/daisy", Path.is_dir)
+    return root / "flowers12" if root else None
 
 
 def write_idx_images(path: Path, images: np.ndarray) -> None:
