@@ -32,7 +32,7 @@ from torch.utils.data import default_collate
 from ..data.augment import BatchPreprocessor
 from ..inference import folded_copy
 from ..runtime import BatchSizeTuner, eval_mode, inference_batch_size
-from .optim import fused_kernel
+from .optim import OptimSettings, make_optimizer
 from .setup import FitInputs, Prepared
 
 # Saving the model, drawing the plots and the report, and the process's exit (measured 1.2-1.5 s on
@@ -90,8 +90,7 @@ def _time_steps(fit_in: FitInputs, config, device: torch.device, size: Optional[
     """Median seconds of a training step (forward, backward, update) on a copy of the trainable module,
     on the run's first batch (resized to ``size`` to estimate another image size)."""
     module = copy.deepcopy(fit_in.module).to(device).train()
-    params = [p for p in module.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-6, **fused_kernel([{"params": params}]))  # as the run's
+    optimizer = make_optimizer(module, OptimSettings.of(config), total_steps=1)["optimizer"]  # the run's own
     preprocess = BatchPreprocessor(fit_in.preprocessor.prep, config.augment) if fit_in.preprocessor else None
     images, labels = (t.to(device) for t in _first_batch(fit_in))
     times = []
