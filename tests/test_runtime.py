@@ -49,8 +49,19 @@ def test_the_tuner_tries_each_size_twice_then_keeps_the_fastest():
         first_pass = multiple not in seen
         seen.append(multiple)
         tuner.record(len(batch), len(batch) * per_image.get(multiple, 9.0) * (10 if first_pass else 1))
+    assert seen[:6] == [1, 1, 2, 2, 4, 4]  # 4 ran slower than 2, so 8 is never tried
+    assert set(seen[6:-1]) == {2} and tuner.multiple == 2
+
+
+def test_the_tuner_tries_every_size_while_larger_ones_get_faster():
+    tuner = BatchSizeTuner()
+    seen = []
+    for batch in tuner.regroup(torch.zeros(BatchSizeTuner.BASE * 60, 1).split(BatchSizeTuner.BASE)):
+        multiple = len(batch) // BatchSizeTuner.BASE
+        seen.append(multiple)
+        tuner.record(len(batch), len(batch) / multiple)  # per image, larger batches are always faster
     assert seen[:8] == [1, 1, 2, 2, 4, 4, 8, 8]
-    assert set(seen[8:-1]) == {2} and tuner.multiple == 2
+    assert set(seen[8:-1]) == {8} and tuner.multiple == 8
 
 
 def test_a_tuned_evaluation_gives_the_outputs_of_a_fixed_batch_size():

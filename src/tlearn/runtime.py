@@ -1,7 +1,9 @@
-"""Torch helpers every layer shares: which device runs, train/eval mode, inference batch size."""
+"""Torch helpers every layer shares: which device runs, seeding, train/eval mode, inference batch size."""
 
 from __future__ import annotations
 
+import os
+import random
 import time
 from contextlib import contextmanager
 from typing import Optional
@@ -18,6 +20,23 @@ AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 def autocast_dtype(precision: str) -> Optional[torch.dtype]:
     """The autocast dtype of a Lightning precision setting, or None for full precision."""
     return AUTOCAST_DTYPES.get(precision)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators, and tell Lightning (if it trains) the seed.
+
+    What Lightning's ``seed_everything(seed, workers=True)`` does, without importing Lightning:
+    a run that trains only a head on cached features never needs it, and its import (with
+    torchmetrics) is 0.6 s of a 6 s run. ``PL_GLOBAL_SEED`` and ``PL_SEED_WORKERS`` are the
+    variables Lightning reads to seed DDP samplers and loader workers.
+    """
+    import numpy as np
+
+    os.environ["PL_GLOBAL_SEED"] = str(seed)
+    os.environ["PL_SEED_WORKERS"] = "1"
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def resolve_device(device: str) -> str:
@@ -67,6 +86,11 @@ class BatchSizeTuner:
     against 484 at 64) but at 64 per batch at 56 px. So the first batches of a large evaluation try
     each candidate twice (the first pass of a new shape pays one-off set-up and is not counted), and
     the rest use the fastest. Batches are whole multiples of ``BASE`` source batches.
+
+    Sizes are tried smallest first, and once a size runs slower than a smaller one the larger ones
+    are not tried: past the CPU's caches they only get slower (at 96 px: 1,311 images/s at 32,
+    815 at 64, 568 at 128), and trying 64 and 128 twice each cost 0.3 s more than running those
+    384 images at 32 (from those rates), a sixth of a cached run's 1.8 s of extraction.
     """
 
     BASE = 16
@@ -96,6 +120,8 @@ class BatchSizeTuner:
         done = self._trials.pop(0)
         if samples == done * self.BASE and not (self._trials and self._trials[0] == done):
             self._rates[done] = samples / max(seconds, 1e-9)  # the second pass of this size
+            if self._rates[done] < max(self._rates.values()):  # slower than a smaller size: stop growing
+                self._trials.clear()
         self.multiple = self._trials[0] if self._trials else max(self._rates, key=self._rates.get, default=4)
 
 

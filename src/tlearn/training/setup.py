@@ -19,7 +19,7 @@ from ..data.preprocessing import Preprocessing, resolve_preprocessing
 from ..data.splits import FileSplit
 from ..models.backbones import backbone_info, create_backbone
 from ..models.transfer import TransferModel, build_model
-from ..runtime import resolve_device
+from ..runtime import resolve_device, seed_everything
 from .cache import CachePlan, TopModel, extract, plan_cache
 from .distributed import is_distributed, launch_rank, local_rank, per_process_batch
 
@@ -50,13 +50,11 @@ def prepare(config: TrainConfig) -> Prepared:
     Call it where a run starts (inside ``distributed.launch_environment``): it seeds every
     random generator with ``--seed``.
     """
-    from lightning.fabric.utilities.seed import seed_everything
-
     device = resolve_device(config.device)
     if device == "cuda" and is_distributed(config):
         torch.cuda.set_device(local_rank())  # each rank extracts features on its own GPU, not all on cuda:0
     prep = resolve_preprocessing(config, backbone_info(config.backbone))  # fails on a bad name before any data
-    seed_everything(config.seed, workers=True, verbose=False)
+    seed_everything(config.seed)
     splits = build_splits(config, prep)
     return Prepared(device, prep, splits, build_transfer_model(config, prep, len(splits.classes)))
 
@@ -156,7 +154,12 @@ def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInpu
         train, labels = train.flatten(0, 1), labels.repeat(train.shape[0])
     sampler = train_sampler(config, labels, len(splits.train), generator)
     train_loader = DataLoader(
-        TensorDataset(train, labels), batch_size=batch, shuffle=sampler is None, sampler=sampler, generator=generator
+        CachedTensors(train, labels),
+        batch_size=batch,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=generator,
+        collate_fn=already_batched,
     )
     val_loader = None
     if splits.val is not None:
@@ -164,7 +167,7 @@ def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInpu
         # Validation only averages over samples, so its batch size changes no number; when only
         # the head is left to run, a large one saves most of the per-step loop overhead.
         val_batch = max(512, batch) if plan.stage_index < 0 else batch
-        val_loader = DataLoader(TensorDataset(val, splits.val.labels), batch_size=val_batch)
+        val_loader = DataLoader(CachedTensors(val, splits.val.labels), batch_size=val_batch, collate_fn=already_batched)
     test = extract(model, p.prep, plan, splits.test, device, config.cache_dir)
     plan.runner = None  # the folded copy is no longer needed
     model.cpu()
@@ -178,6 +181,20 @@ def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInpu
     }
     top = TopModel(model, plan.stage_index, plan.pooled, config.channels_last)
     return FitInputs(top, None, train_loader, val_loader, test, cache)
+
+
+class CachedTensors(TensorDataset):
+    """Cached activations and their labels, fetched a batch at a time: one indexing per tensor
+    instead of one per sample and a stack (a cached head's 640 steps: 0.52 → 0.48 s)."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        index = torch.as_tensor(indices)
+        return tuple(tensor[index] for tensor in self.tensors)
+
+
+def already_batched(batch):
+    """The loader's collate step for :class:`CachedTensors`, whose fetch returns the batch itself."""
+    return batch
 
 
 class EpochSubsetSampler(Sampler):
