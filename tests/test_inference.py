@@ -160,3 +160,37 @@ def test_folding_is_refused_when_the_order_lies():
     _randomise_bn(net)
     net.eval()
     assert folded_copy(net, torch.randn(4, 3, 16, 16)) is net
+
+
+@pytest.mark.parametrize(
+    "kernel, stride, size", [(3, 2, (96, 96)), (5, 2, (48, 48)), (3, 2, (95, 64)), (4, 2, (9, 9)), (3, 1, (10, 10))]
+)
+def test_static_same_padding_gives_timm_same_convolution_outputs(kernel, stride, size):
+    from timm.layers import Conv2dSame
+
+    from tlearn.inference import StaticSamePadding
+
+    torch.manual_seed(0)
+    conv = Conv2dSame(8, 8, kernel, stride, groups=8, bias=True)
+    static = StaticSamePadding(conv, size)
+    for shape in (size, (size[0] + 3, size[1] + 1)):  # its own size, and another one (the original path)
+        x = torch.randn(2, 8, *shape)
+        torch.testing.assert_close(static(x), conv(x), rtol=1e-6, atol=1e-6)
+
+
+def test_the_fast_copy_of_lite0_drops_every_same_pad_and_keeps_the_outputs():
+    from timm.layers import Conv2dSame
+
+    from tlearn.inference import StaticSamePadding
+    from tlearn.models.backbones import create_backbone
+
+    backbone = create_backbone("efficientnet_lite0", "none").eval()
+    probe = torch.randn(4, 3, 96, 96)
+    fast = folded_copy(backbone, probe)
+    assert fast is not backbone
+    static = [m for m in fast.modules() if isinstance(m, StaticSamePadding)]
+    assert len(static) == 5  # the stem and the four strided depthwise convolutions
+    # each padded convolution is left only as the path for other input sizes
+    assert {id(m.original) for m in static} == {id(m) for m in fast.modules() if isinstance(m, Conv2dSame)}
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(probe), backbone(probe), rtol=1e-4, atol=1e-4)
