@@ -85,6 +85,7 @@ def main() -> None:
             "test_accuracy": m["test_accuracy"],
             "test_samples": m["test_samples"],
             "train_seconds": m["train_seconds"],
+            "trainer": m.get("trainer"),
             "feature_cache": m["feature_cache"],
         }
     # Partial freezing: stem … blocks.4 frozen, blocks.5-6 + head trained on cached activations.
@@ -97,6 +98,7 @@ def main() -> None:
             "test_accuracy": m["test_accuracy"],
             "test_samples": m["test_samples"],
             "train_seconds": m["train_seconds"],
+            "trainer": m.get("trainer"),
             "feature_cache": m["feature_cache"],
         }
     api_args = {

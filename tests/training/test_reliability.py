@@ -10,14 +10,14 @@ import time
 import pytest
 import torch
 
-import tlearn.training.module as module
+import tlearn.training.objective as objective
 from tlearn.config import make_config
 from tlearn.errors import NonFiniteLossError
 from tlearn.training.pipeline import train
 
 
 def test_nan_loss_names_epoch_and_step_and_keeps_the_last_checkpoint(tiny_mnist, tmp_path, monkeypatch):
-    real = module.F.cross_entropy
+    real = objective.F.cross_entropy
     calls = {"n": 0}
 
     def poisoned(logits, labels, **kwargs):
@@ -27,7 +27,7 @@ def test_nan_loss_names_epoch_and_step_and_keeps_the_last_checkpoint(tiny_mnist,
             loss * float("nan") if calls["n"] == 8 else loss
         )  # epoch 1 = 4 training + 2 validation calls; 8 = epoch 2, step 2
 
-    monkeypatch.setattr(module.F, "cross_entropy", poisoned)
+    monkeypatch.setattr(objective.F, "cross_entropy", poisoned)
     cfg = make_config(
         {
             "data_dir": str(tiny_mnist),

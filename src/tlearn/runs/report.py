@@ -121,16 +121,16 @@ def _table(rows: list[list], header: list[str]) -> str:
 
 
 def environment() -> dict:
-    import lightning
-    import timm
-    import torchvision
+    """The versions and machine a run used. Package versions come from their metadata: importing
+    Lightning only to read its version took 0.15 s of a run that trained without it."""
+    from importlib.metadata import version
 
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "timm": timm.__version__,
-        "lightning": lightning.__version__,
+        "torchvision": version("torchvision"),
+        "timm": version("timm"),
+        "lightning": version("lightning"),
         "platform": platform.platform(),
         "cpu threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",

@@ -96,6 +96,8 @@ def log_final(loggers, metrics: dict, run_dir: Path) -> None:
     metrics.csv keeps one row per epoch, so the test scores go only to the trackers (metrics.json
     has them for the run directory).
     """
+    if not loggers:  # trained without Lightning (a head on cached features): no trackers to close
+        return
     from lightning.pytorch.loggers import MLFlowLogger
 
     final = {k: float(metrics[k]) for k in FINAL_METRICS if metrics.get(k) is not None}

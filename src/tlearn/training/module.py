@@ -10,12 +10,11 @@ from typing import Optional
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data.augment import BatchPreprocessor
-from ..errors import NonFiniteLossError
 from .checkpoints import ConstantStateSlimmer
+from .objective import batch_loss, batch_sums, non_finite_loss
 from .optim import OptimSettings, make_optimizer
 
 
@@ -48,18 +47,15 @@ class TransferLearner(pl.LightningModule):
         return self.model(x)
 
     def _step(self, batch, train: bool):
-        images, labels = batch
-        # Without a preprocessor the inputs are cached activations, already model-ready.
-        inputs = self.preprocessor(images, train=train) if self.preprocessor is not None else images
-        targets = labels
-        if train and self.mix is not None:
-            inputs, targets = self.mix(inputs, labels)
-        logits = self.model(inputs)
-        smoothing = self.label_smoothing if train else 0.0
-        weight = self.class_weights if train else None
-        loss = F.cross_entropy(logits.float(), targets, weight=weight, label_smoothing=smoothing)
-        acc = (logits.argmax(1) == labels).float().mean()
-        return loss, acc, labels.shape[0]
+        return batch_loss(
+            self.model,
+            batch,
+            train,
+            self.preprocessor,
+            self.mix,
+            self.label_smoothing,
+            self.class_weights,
+        )
 
     def training_step(self, batch, batch_idx: int):
         loss, acc, n = self._step(batch, train=True)
@@ -68,10 +64,7 @@ class TransferLearner(pl.LightningModule):
             bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
             value = loss.item() if not torch.isfinite(loss) else "non-finite in another process"
-            raise NonFiniteLossError(
-                f"loss became {value} at epoch {self.current_epoch + 1}, step {batch_idx + 1}; "
-                "lower --lr or check the data (the last good checkpoint is kept)"
-            )
+            raise non_finite_loss(value, self.current_epoch + 1, batch_idx + 1)
         self._add(loss, acc, n, "train", last=batch_idx + 1 == self.trainer.num_training_batches)
         return loss
 
@@ -92,7 +85,7 @@ class TransferLearner(pl.LightningModule):
         sync_dist: under DDP the figures average over every process (a no-op alone). logger=False:
         the epoch history logs one row per epoch to the loggers itself.
         """
-        batch = torch.stack([loss.detach() * n, acc.detach() * n, loss.new_tensor(float(n))])
+        batch = batch_sums(loss, acc, n)
         self._sums[split] = self._sums[split].to(batch.device) + batch
         if last:
             loss_sum, correct, count = self._sums[split]

@@ -6,7 +6,6 @@ import errno
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +22,7 @@ from ..runs.plots import plot_confusion_matrix, plot_curves
 from ..runs.report import write_report
 from ..runs.spec import ModelSpec, save_model
 from ..runtime import autocast_dtype, seconds_spent
+from .cache import WHOLE_BACKBONE
 from .checkpoints import ConstantStateSlimmer
 from .distributed import (
     RUN_DIR_ENV,
@@ -34,7 +34,7 @@ from .distributed import (
 )
 from .loggers import check_packages, log_final
 from .optim import OptimSettings
-from .setup import FitInputs, Prepared, fit_inputs, prepare
+from .setup import FitInputs, Fitted, Prepared, fit_inputs, prepare
 from .trainer import build_trainer, fit, quiet_lightning
 
 
@@ -147,32 +147,37 @@ def _learner(config: TrainConfig, p: Prepared, fit_in: FitInputs):
         callbacks.append(GradualUnfreeze(p.model, config.freeze, config.unfreeze_at))
     if config.resize_from and fit_in.preprocessor is not None:
         callbacks.append(ProgressiveResize(fit_in.preprocessor, config.resize_from))
-    classes = len(p.splits.classes)
-    weights = inverse_frequency_weights(p.splits.train.labels, classes) if config.class_weights == "auto" else None
     learner = TransferLearner(
         fit_in.module,
         fit_in.preprocessor,
         OptimSettings.of(config),
         config.label_smoothing,
         groups,
-        class_weights=weights,
-        mix=batch_mix(config.mixup, config.cutmix, classes),
+        class_weights=_class_weights(config, p),
+        mix=batch_mix(config.mixup, config.cutmix, len(p.splits.classes)),
     )
     return learner, callbacks
 
 
-@dataclass
-class Fitted:
-    """How training went: the trainer, the epoch history, whether Ctrl-C stopped it, its seconds."""
-
-    trainer: object
-    learner: object
-    history: object
-    interrupted: bool
-    seconds: float
+def _class_weights(config: TrainConfig, p: Prepared) -> Optional[torch.Tensor]:
+    """``--class-weights auto``: each class's loss weighted by its inverse frequency in the training split."""
+    if config.class_weights != "auto":
+        return None
+    return inverse_frequency_weights(p.splits.train.labels, len(p.splits.classes))
 
 
 def _fit(
+    config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, resume_from: Optional[Path], extra=()
+) -> Fitted:
+    """Train: a head alone on cached features in :mod:`.head_fit`'s loop, anything else with Lightning."""
+    from .head_fit import fit_head, lightning_needed
+
+    if lightning_needed(config, fit_in, resume_from, extra) is None:
+        return fit_head(config, fit_in, run_dir, p.device, _class_weights(config, p))
+    return _fit_with_lightning(config, p, fit_in, run_dir, resume_from, extra)
+
+
+def _fit_with_lightning(
     config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, resume_from: Optional[Path], extra=()
 ) -> Fitted:
     from .callbacks import EpochHistory
@@ -191,23 +196,43 @@ def _fit(
             interrupted = fit(trainer, learner, fit_in.train_loader, fit_in.val_loader, ckpt)
     finally:
         torch.set_num_threads(threads)
-    return Fitted(trainer, learner, history, interrupted, time.perf_counter() - started)
+    stopper = trainer.early_stopping_callback
+    return Fitted(
+        learner,
+        history.rows,
+        interrupted,
+        time.perf_counter() - started,
+        restore_best=_best_checkpoint(trainer, learner),
+        stopped_early=bool(stopper is not None and stopper.stopped_epoch),
+        main=trainer.is_global_zero,
+        processes=trainer.world_size,
+        loggers=trainer.loggers,
+    )
+
+
+def _best_checkpoint(trainer, learner):
+    """What loads the best validation epoch's checkpoint into ``learner`` (None without validation)."""
+    paths = [cb.best_model_path for cb in trainer.checkpoint_callbacks if cb.monitor == "val_loss"]
+    if not paths or not paths[0]:
+        return None
+
+    def restore() -> int:
+        checkpoint = torch.load(paths[0], map_location="cpu", weights_only=True)
+        ConstantStateSlimmer.refill(learner, checkpoint)
+        learner.load_state_dict(checkpoint["state_dict"])
+        return int(checkpoint["epoch"]) + 1
+
+    return restore
 
 
 def _keep_best(config: TrainConfig, fitted: Fitted) -> dict:
     """Load the best validation epoch's weights (``--keep best``); which epoch the model is from."""
-    stopper = fitted.trainer.early_stopping_callback
-    stopped = bool(stopper is not None and stopper.stopped_epoch)
-    outcome = {"keep": "last", "model_epoch": len(fitted.history.rows), "stopped_early": stopped}
+    outcome = {"keep": "last", "model_epoch": len(fitted.rows), "stopped_early": fitted.stopped_early}
     if config.ema:  # Lightning has put the averaged weights into the model at the end of training
         return {**outcome, "keep": "ema"}
-    best = [cb.best_model_path for cb in fitted.trainer.checkpoint_callbacks if cb.monitor == "val_loss"]
-    if config.keep != "best" or not best or not best[0]:  # without validation there is no best epoch
+    if config.keep != "best" or fitted.restore_best is None:  # without validation there is no best epoch
         return outcome
-    checkpoint = torch.load(best[0], map_location="cpu", weights_only=True)
-    ConstantStateSlimmer.refill(fitted.learner, checkpoint)
-    fitted.learner.load_state_dict(checkpoint["state_dict"])
-    return {**outcome, "keep": "best", "model_epoch": int(checkpoint["epoch"]) + 1}
+    return {**outcome, "keep": "best", "model_epoch": fitted.restore_best()}
 
 
 def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) -> Optional[RunResult]:
@@ -224,28 +249,32 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
         keeper = _budget_keeper(config, budget, run_dir, started)
     fitted = _fit(config, prepared, fit_in, run_dir, resume_from, [keeper.callback()] if keeper else [])
     if keeper is not None and keeper.changes:
-        config = config.with_changes(epochs=len(fitted.history.rows))
-    if not fitted.trainer.is_global_zero:
+        config = config.with_changes(epochs=len(fitted.rows))
+    if not fitted.main:
         return None
     if fitted.interrupted:
-        done = len(fitted.history.rows)
+        done = len(fitted.rows)
         atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": done})
-        raise TrainingInterrupted(
-            f"interrupted after {done} finished epoch(s); resume with: tlearn train --resume {run_dir}"
+        again = (
+            f"resume with: tlearn train --resume {run_dir}"
+            if fitted.resumable
+            else "run the same command again (the frozen features are cached: only the head trains again)"
         )
+        raise TrainingInterrupted(f"interrupted after {done} finished epoch(s); {again}")
     kept = _keep_best(config, fitted)
     eval_started = time.perf_counter()
     test, test_logits = _evaluate(config, prepared, fit_in)
-    metrics = {**_final_metrics(config, prepared, fitted.history.rows, test), **kept}
+    metrics = {**_final_metrics(config, prepared, fitted.rows, test), **kept}
     metrics.update(train_seconds=round(fitted.seconds, 3), eval_seconds=round(time.perf_counter() - eval_started, 3))
-    metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=fitted.trainer.world_size)
+    metrics.update(feature_cache=fit_in.cache, resumed=resume_from is not None, processes=fitted.processes)
+    metrics["trainer"] = fitted.trainer
     metrics["time_budget"] = {**budget.to_dict(), "refits": keeper.changes} if budget is not None else None
-    _write_outputs(run_dir, config, prepared, fitted.history.rows, test)
+    _write_outputs(run_dir, config, prepared, fitted.rows, test)
     metrics["total_seconds"] = round(time.perf_counter() - started, 3)
     write_report(run_dir, config.model_dump(), metrics, prepared.splits.test, test_logits)
     metrics["complete"] = True
     atomic_write_json(run_dir / "metrics.json", metrics)  # last: `complete` marks a finished run
-    log_final(fitted.trainer.loggers, metrics, run_dir)  # test scores and artifacts to TensorBoard / MLflow
+    log_final(fitted.loggers, metrics, run_dir)  # test scores and artifacts to TensorBoard / MLflow
     return RunResult(run_dir, metrics, {name: run_dir / name for name in RUN_FILES})
 
 
@@ -257,6 +286,9 @@ def _evaluate(config: TrainConfig, p: Prepared, fit_in: FitInputs) -> tuple[dict
         module, source, preprocessor = p.model, p.splits.test, BatchPreprocessor(p.prep)
     # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
     module.to(torch.device(p.device))
+    # On cached features of the whole backbone only the head runs: no BatchNorm of it to fold, and a
+    # folded copy would deep-copy the unused backbone too.
+    head_only = module is fit_in.module and fit_in.cache.get("boundary") == WHOLE_BACKBONE
     logits, single = batched_inference(
         module,
         preprocessor,
@@ -265,6 +297,7 @@ def _evaluate(config: TrainConfig, p: Prepared, fit_in: FitInputs) -> tuple[dict
         p.device,
         autocast_dtype(config.precision),
         tta=config.tta,
+        fold=not head_only,
         single_view=True,
     )
     labels, classes = p.splits.test.labels, p.splits.classes

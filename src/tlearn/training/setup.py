@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -79,6 +80,23 @@ class FitInputs:
         if self.preprocessor is not None:
             found["augment"] = self.preprocessor.generator
         return found
+
+
+@dataclass
+class Fitted:
+    """How training went, whichever loop ran it (Lightning's Trainer or :mod:`.head_fit`)."""
+
+    module: nn.Module  # what was trained
+    rows: list[dict]  # one per finished epoch
+    interrupted: bool  # Ctrl-C stopped it
+    seconds: float
+    restore_best: Optional[Callable[[], int]] = None  # loads the best validation epoch's weights, returns its number
+    stopped_early: bool = False
+    main: bool = True  # rank 0, or the only process: it evaluates and writes the run
+    processes: int = 1
+    loggers: list = field(default_factory=list)  # Lightning's loggers, for the final test scores
+    resumable: bool = True  # checkpoints/last.ckpt holds what --resume needs
+    trainer: str = "lightning"
 
 
 def fit_inputs(config: TrainConfig, p: Prepared) -> FitInputs:
