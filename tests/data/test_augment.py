@@ -22,6 +22,16 @@ def test_eval_path_resizes_replicates_and_normalises():
         torch.testing.assert_close(out[:, c : c + 1], (resized - m) / s)
 
 
+def test_normalisation_gives_the_plain_expressions_numbers_in_channels_last():
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.5)
+    for channels in (1, 3):
+        images = torch.randint(0, 256, (4, channels, 28, 28), generator=torch.Generator().manual_seed(1))
+        out = BatchPreprocessor(preprocessing(28, 3, mean, std))(images.to(torch.uint8))
+        plain = (images.float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.equal(out, plain)  # bit for bit: cached features stay valid
+
+
 def test_none_normalisation_keeps_unit_range():
     prep = preprocessing(28, 3)
     out = BatchPreprocessor(prep)(torch.tensor([[[[0, 255]]]], dtype=torch.uint8).expand(1, 1, 28, 2))
