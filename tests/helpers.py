@@ -129,3 +129,14 @@ def write_odd_images(folder: Path, rng=None) -> dict[str, Path]:
     whole.unlink()
     files.setdefault("text", folder / "notes.jpg").write_text("not an image")
     return files
+
+
+def tiny_run_config(data: Path, out: Path, **options):
+    """A quick run on :func:`write_tiny_mnist` data: resnet18 from random weights at 32 px,
+    120 training / 40 validation / 60 test images, no progress bar; ``options`` set the rest."""
+    from tlearn.config import make_config
+
+    base = {"train_size": 120, "test_size": 60, "val_size": 40, "image_size": 32, "backbone": "resnet18"}
+    return make_config(
+        {"data_dir": str(data), **base, "weights": "none", "progress": False, "out": str(out), **options}
+    )

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import tlearn.training.head_fit as head_fit
-from tlearn.config import make_config
+from tests.helpers import tiny_run_config
 from tlearn.errors import TrainingInterrupted
 from tlearn.training.head_fit import lightning_needed
 from tlearn.training.pipeline import train
@@ -16,24 +16,8 @@ from tlearn.training.setup import FitInputs
 
 
 def _config(tiny_mnist, out, **extra):
-    return make_config(
-        {
-            "data_dir": str(tiny_mnist),
-            "train_size": 120,
-            "test_size": 60,
-            "val_size": 40,
-            "epochs": 4,
-            "image_size": 32,
-            "batch_size": 16,
-            "backbone": "resnet18",
-            "weights": "none",
-            "freeze": "backbone",
-            "augment": "none",
-            "progress": False,
-            "out": str(out),
-            **extra,
-        }
-    )
+    options = {"epochs": 4, "batch_size": 16, "freeze": "backbone", "augment": "none"}
+    return tiny_run_config(tiny_mnist, out, **{**options, **extra})
 
 
 def _rows(run_dir):

@@ -8,7 +8,7 @@ import lightning.pytorch as pl
 import pytest
 
 import tlearn.training.pipeline as pipeline
-from tlearn.config import make_config
+from tests.helpers import tiny_run_config
 from tlearn.errors import TlearnError, TrainingInterrupted
 from tlearn.training.pipeline import resume, train
 
@@ -38,23 +38,7 @@ def interrupted_at_epoch_3():
 
 
 def _config(tiny_mnist, out, **extra):
-    return make_config(
-        {
-            "data_dir": str(tiny_mnist),
-            "train_size": 120,
-            "test_size": 60,
-            "val_size": 40,
-            "epochs": 3,
-            "image_size": 32,
-            "batch_size": 32,
-            "backbone": "resnet18",
-            "weights": "none",
-            "augment": "digits",
-            "progress": False,
-            "out": str(out),
-            **extra,
-        }
-    )
+    return tiny_run_config(tiny_mnist, out, **{"epochs": 3, "batch_size": 32, "augment": "digits", **extra})
 
 
 @pytest.mark.parametrize(
