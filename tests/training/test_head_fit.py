@@ -11,7 +11,7 @@ import tlearn.training.head_fit as head_fit
 from tests.helpers import tiny_run_config
 from tlearn.errors import TrainingInterrupted
 from tlearn.training.head_fit import lightning_needed
-from tlearn.training.pipeline import train
+from tlearn.training.pipeline import resume, train
 from tlearn.training.setup import FitInputs
 
 
@@ -67,7 +67,8 @@ def test_what_the_head_loop_leaves_to_lightning(tiny_mnist, tmp_path):
         assert flag in lightning_needed(base.with_changes(**{option: value}), cached, None), option
 
 
-def test_ctrl_c_in_the_head_loop_keeps_the_rows_and_says_to_start_again(tiny_mnist, tmp_path, monkeypatch):
+def test_ctrl_c_in_the_head_loop_keeps_the_rows_and_resume_starts_it_again(tiny_mnist, tmp_path, monkeypatch):
+    whole = train(_config(tiny_mnist, tmp_path / "whole")).metrics
     calls = []
     validate = head_fit._validate
 
@@ -77,12 +78,32 @@ def test_ctrl_c_in_the_head_loop_keeps_the_rows_and_says_to_start_again(tiny_mni
             raise KeyboardInterrupt
         return validate(*args)
 
-    monkeypatch.setattr(head_fit, "_validate", interrupted_in_epoch_3)
-    with pytest.raises(TrainingInterrupted, match="run the same command again"):
-        train(_config(tiny_mnist, tmp_path / "cut"))
+    with monkeypatch.context() as patch:
+        patch.setattr(head_fit, "_validate", interrupted_in_epoch_3)
+        with pytest.raises(TrainingInterrupted, match="resume with: tlearn train --resume .*cached features"):
+            train(_config(tiny_mnist, tmp_path / "cut"))
     state = json.loads((tmp_path / "cut" / "metrics.json").read_text())
-    assert state == {"complete": False, "interrupted": True, "epochs_done": 2}
+    assert state == {"complete": False, "interrupted": True, "epochs_done": 2, "resumable": False}
     assert [r["epoch"] for r in _rows(tmp_path / "cut")] == ["1", "2"]
+
+    again = resume(tmp_path / "cut").metrics  # no checkpoint: the run starts again in its directory
+    assert again["complete"] is True and [r["epoch"] for r in _rows(tmp_path / "cut")] == ["1", "2", "3", "4"]
+    assert again["test_accuracy"] == whole["test_accuracy"]
+    assert [r["val_loss"] for r in again["history"]] == [r["val_loss"] for r in whole["history"]]
+
+
+def test_the_best_epoch_is_chosen_as_lightning_chooses_it():
+    from torch import nn
+
+    from tlearn.training.head_fit import BestEpoch
+
+    best = BestEpoch(nn.Linear(2, 2))
+    best.offer({"epoch": 1, "val_loss": float("nan")})  # the first epoch counts even with a NaN loss
+    assert best.epoch == 1
+    best.offer({"epoch": 2, "val_loss": 0.5})
+    best.offer({"epoch": 3, "val_loss": 0.5})  # equal is not better
+    best.offer({"epoch": 4, "val_loss": float("nan")})
+    assert best.epoch == 2
 
 
 def test_a_head_loop_run_never_imports_lightning(tiny_mnist, tmp_path):

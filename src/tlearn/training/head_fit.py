@@ -1,17 +1,18 @@
 """Training the head alone on cached features of a frozen backbone, in a plain loop.
 
 With the whole backbone frozen and its outputs cached, what trains is a small head on stored
-tensors: a step is a few dozen microseconds of arithmetic. Lightning's loop costs about a
-millisecond a step on the CPU (hooks, logging, a checkpoint file every epoch) and its import,
-with torchmetrics, 0.6 s. On the cache benchmark (640 steps) that was 1.2 s of fitting plus the
-import against 0.3 s for this loop: a fifth of the whole run (AMD EPYC, 2 cores).
+tensors: a step is well under a millisecond of arithmetic. Lightning's loop costs about a
+millisecond a step more on the CPU (hooks, logging, a checkpoint file every epoch) and its
+import, with torchmetrics, 0.6 s. On the cache benchmark (640 steps) that was 1.2 s of fitting
+plus the import against 0.45 s for this loop, a quarter of the whole run (AMD EPYC, 2 cores).
 
 So this one case trains here, built from the Lightning path's own parts rather than beside
 them: the same loaders (the same batches in the same order), the same loss
 (:func:`~.objective.batch_loss`), the same optimiser and per-step schedule
-(:func:`~.optim.make_optimizer`), the same epoch rows in ``metrics.csv`` and the same best
-epoch (the first with the lowest validation loss). Whatever it does not do sends a run to
-Lightning (:func:`lightning_needed`): this loop is not a second trainer to grow.
+(:func:`~.optim.make_optimizer`), the same epoch rows in ``metrics.csv`` (equal to float
+rounding: Lightning averages its logged value once more) and the same best epoch (the first
+with the lowest validation loss). Whatever it does not do sends a run to Lightning
+(:func:`lightning_needed`): this loop is not a second trainer to grow.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from .setup import FitInputs, Fitted
 
 def lightning_needed(config, fit_in: FitInputs, resume_from: Optional[Path], callbacks=()) -> Optional[str]:
     """Why the run needs Lightning's Trainer, or None when it trains only a head on cached features."""
+    if not fit_in.cache.get("used"):
+        return f"no feature cache ({fit_in.cache.get('reason', 'off')})"
     if fit_in.cache.get("boundary") != WHOLE_BACKBONE:
         return "layers of the backbone train"
     if resume_from is not None:
@@ -61,14 +64,15 @@ def lightning_needed(config, fit_in: FitInputs, resume_from: Optional[Path], cal
 def fit_head(config, fit_in: FitInputs, run_dir: Path, device: str, class_weights=None) -> Fitted:
     """Train ``fit_in.module`` (the head above the cache) for ``config.epochs``; see the module docstring.
 
-    Ctrl-C ends it after the rows so far are written; it keeps no checkpoint to resume from,
-    as the cached features make a new start cost only the head's few seconds.
+    ``metrics.csv`` is written after every epoch. Ctrl-C ends training after the rows so far;
+    there is no checkpoint to resume from, as the cached features make a new start cost only
+    the head's seconds (``--resume`` starts it again).
     """
     model = fit_in.module.to(torch.device(device))
     weights = class_weights.to(device) if class_weights is not None else None
     parts = make_optimizer(model, OptimSettings.of(config), config.epochs * len(fit_in.train_loader))
     optimizer, schedule = parts["optimizer"], parts.get("lr_scheduler", {}).get("scheduler")
-    best = BestEpoch(model)
+    best = BestEpoch(model) if config.keep == "best" and fit_in.val_loader is not None else None
     rows: list[dict] = []
     started = time.perf_counter()
     interrupted = False
@@ -79,17 +83,18 @@ def fit_head(config, fit_in: FitInputs, run_dir: Path, device: str, class_weight
                 train = _train_epoch(model, fit_in.train_loader, optimizer, schedule, config, weights, epoch, device)
                 val = _validate(model, fit_in.val_loader, device) if fit_in.val_loader is not None else None
                 rows.append(_row(epoch, train, val, optimizer, time.perf_counter() - epoch_started))
-                best.offer(rows[-1])
+                write_history(run_dir / "metrics.csv", rows)  # every epoch, so a crash keeps the rows so far
+                if best is not None:
+                    best.offer(rows[-1])
                 progress.show(rows[-1])
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        write_history(run_dir / "metrics.csv", rows)
-    restore = best.restore if best.epoch is not None else None
+    restore = best.restore if best is not None and best.epoch is not None else None
     seconds = time.perf_counter() - started
-    return Fitted(model, rows, interrupted, seconds, restore_best=restore, resumable=False, trainer="head loop")
+    return Fitted(rows, interrupted, seconds, restore_best=restore, resumable=False, trainer="head loop")
 
 
+@torch.enable_grad()  # as Lightning does: a caller inside torch.no_grad() still trains
 def _train_epoch(model, loader, optimizer, schedule, config, weights, epoch: int, device: str) -> torch.Tensor:
     model.train()
     sums = torch.zeros(3)
@@ -118,7 +123,7 @@ def _validate(model: nn.Module, loader, device: str) -> torch.Tensor:
 
 
 def _row(epoch: int, train: torch.Tensor, val: Optional[torch.Tensor], optimizer, seconds: float) -> dict:
-    """The epoch's row, with the keys and float32 values the Lightning path's ``EpochHistory`` records."""
+    """The epoch's row, with the keys the Lightning path's ``EpochHistory`` records."""
     row = {"epoch": epoch + 1}
     for split, sums in (("train", train), ("val", val)):
         if sums is not None:
@@ -130,7 +135,9 @@ def _row(epoch: int, train: torch.Tensor, val: Optional[torch.Tensor], optimizer
 
 
 class BestEpoch:
-    """A copy of the trainable weights of the epoch with the lowest validation loss (the first of equals)."""
+    """A copy of the trainable weights of the epoch with the lowest validation loss (the first of
+    equals), chosen as Lightning's ``ModelCheckpoint`` chooses: the first epoch always, a NaN loss
+    counting as infinite."""
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -139,9 +146,11 @@ class BestEpoch:
         self.loss, self.epoch, self.state = math.inf, None, {}
 
     def offer(self, row: dict) -> None:
-        if row.get("val_loss", math.inf) < self.loss:
+        loss = row.get("val_loss", math.nan)
+        loss = math.inf if math.isnan(loss) else loss
+        if self.epoch is None or loss < self.loss:
             own = self.model.state_dict()
-            self.loss, self.epoch = row["val_loss"], row["epoch"]
+            self.loss, self.epoch = loss, row["epoch"]
             self.state = {key: own[key].detach().clone() for key in self.keys}
 
     def restore(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 import warnings
@@ -56,21 +57,36 @@ def train(config: TrainConfig, resume_from: Optional[Path] = None, overwrite: bo
 
 
 def resume(run_dir: str | Path) -> RunResult:
-    """Continue an interrupted run from its last finished epoch, with its own saved config."""
+    """Continue an interrupted run from its last finished epoch, with its own saved config.
+
+    A run that trained only a head on cached features keeps no checkpoint (see
+    :mod:`.head_fit`): it starts again in its own directory, its features read from the cache.
+    """
     run_dir = Path(run_dir)
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     if not (run_dir / "config.yaml").is_file():
         raise RunError(f"cannot resume {run_dir}: not a tlearn run directory (no config.yaml)")
-    if not checkpoint.is_file():
-        raise RunError(
-            f"cannot resume {run_dir}: no checkpoint yet (it stopped before finishing an epoch); start it again"
-        )
     config = make_config({**read_yaml(run_dir / "config.yaml"), "out": str(run_dir)}, str(run_dir / "config.yaml"))
+    if not checkpoint.is_file():
+        if _run_state(run_dir).get("resumable") is False:
+            return train(config, overwrite=True)
+        raise RunError(
+            f"cannot resume {run_dir}: no checkpoint yet (it stopped before finishing an epoch); start it again with "
+            f"tlearn train --config {run_dir / 'config.yaml'} --out {run_dir} --overwrite"
+        )
     try:  # refuse anything but plain tensors and containers before Lightning touches the file
         torch.load(str(checkpoint), map_location="cpu", weights_only=True)
     except Exception as err:
         raise RunError(f"refusing to load {checkpoint}: not a plain tensor checkpoint ({one_line(err, 160)})") from None
     return train(config, resume_from=checkpoint)
+
+
+def _run_state(run_dir: Path) -> dict:
+    """What metrics.json says of an unfinished run ({} when it is missing or unreadable)."""
+    try:
+        return json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _disk_full_message(resume_from: Optional[Path]) -> str:
@@ -173,6 +189,8 @@ def _fit(
     from .head_fit import fit_head, lightning_needed
 
     if lightning_needed(config, fit_in, resume_from, extra) is None:
+        # No checkpoints: --resume on this directory starts the run again (see resume()).
+        atomic_write_json(run_dir / "metrics.json", {"complete": False, "resumable": False})
         return fit_head(config, fit_in, run_dir, p.device, _class_weights(config, p))
     return _fit_with_lightning(config, p, fit_in, run_dir, resume_from, extra)
 
@@ -198,7 +216,6 @@ def _fit_with_lightning(
         torch.set_num_threads(threads)
     stopper = trainer.early_stopping_callback
     return Fitted(
-        learner,
         history.rows,
         interrupted,
         time.perf_counter() - started,
@@ -254,13 +271,12 @@ def _train(config: TrainConfig, resume_from: Optional[Path], overwrite: bool) ->
         return None
     if fitted.interrupted:
         done = len(fitted.rows)
-        atomic_write_json(run_dir / "metrics.json", {"complete": False, "interrupted": True, "epochs_done": done})
-        again = (
-            f"resume with: tlearn train --resume {run_dir}"
-            if fitted.resumable
-            else "run the same command again (the frozen features are cached: only the head trains again)"
+        state = {"complete": False, "interrupted": True, "epochs_done": done, "resumable": fitted.resumable}
+        atomic_write_json(run_dir / "metrics.json", state)
+        again = "" if fitted.resumable else " (it trains the head again, on the cached features)"
+        raise TrainingInterrupted(
+            f"interrupted after {done} finished epoch(s); resume with: tlearn train --resume {run_dir}{again}"
         )
-        raise TrainingInterrupted(f"interrupted after {done} finished epoch(s); {again}")
     kept = _keep_best(config, fitted)
     eval_started = time.perf_counter()
     test, test_logits = _evaluate(config, prepared, fit_in)
@@ -284,7 +300,7 @@ def _evaluate(config: TrainConfig, p: Prepared, fit_in: FitInputs) -> tuple[dict
     preprocessor = BatchPreprocessor(p.prep) if fit_in.preprocessor is not None else None
     if config.tta > 1 and preprocessor is None:  # shifted views are not in the cache: run the whole model
         module, source, preprocessor = p.model, p.splits.test, BatchPreprocessor(p.prep)
-    # Lightning moves the model back to the CPU when fit ends; evaluate where it trained.
+    # Lightning moves the model back to the CPU when fit ends: evaluate where it trained.
     module.to(torch.device(p.device))
     # On cached features of the whole backbone only the head runs: no BatchNorm of it to fold, and a
     # folded copy would deep-copy the unused backbone too.

@@ -62,7 +62,7 @@ def prepare(config: TrainConfig) -> Prepared:
 
 @dataclass
 class FitInputs:
-    """What Lightning trains and what the test set is fed as: raw images or cached activations."""
+    """What training is fed (by Lightning or the head loop) and the test set: raw images or cached activations."""
 
     module: nn.Module
     preprocessor: Optional[BatchPreprocessor]
@@ -86,7 +86,6 @@ class FitInputs:
 class Fitted:
     """How training went, whichever loop ran it (Lightning's Trainer or :mod:`.head_fit`)."""
 
-    module: nn.Module  # what was trained
     rows: list[dict]  # one per finished epoch
     interrupted: bool  # Ctrl-C stopped it
     seconds: float
@@ -159,7 +158,7 @@ def _image_inputs(config: TrainConfig, p: Prepared, reason: str) -> FitInputs:
 
 
 def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInputs:
-    """The cached path: the frozen part runs once per image; Lightning trains only the top."""
+    """The cached path: the frozen part runs once per image; only the top trains."""
     model, splits, device = p.model, p.splits, p.device
     model.to(torch.device(device))
     augmenting = plan.views > 1 or config.augment != "none"
