@@ -124,3 +124,9 @@ def test_with_changes_validates():
 
 def test_every_field_has_a_description():
     assert all(field.description for field in TrainConfig.model_fields.values())
+
+
+def test_a_seed_numpy_cannot_take_is_refused_up_front():
+    assert make_config({"seed": 2**32 - 1}).seed == 2**32 - 1
+    with pytest.raises(ConfigError, match="seed"):
+        make_config({"seed": 2**32})

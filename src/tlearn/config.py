@@ -225,7 +225,8 @@ class TrainConfig(BaseModel):
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = Field(
         "32-true", description="Numeric precision (Lightning's names); bf16-mixed autocasts to bfloat16."
     )
-    seed: int = Field(0, ge=0, description="Random seed (same seed, same numbers on the same CPU).")
+    # NumPy's generator takes seeds below 2**32; a larger one failed deep inside the run.
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Random seed (same seed, same numbers on the same CPU).")
     devices: int = Field(
         1,
         ge=1,
