@@ -1,9 +1,13 @@
-"""The application's shared pieces: the base configuration of every training command, --debug."""
+"""The application's shared pieces: the base configuration of every training command, --debug, loading the stack."""
+
+import gc
+import subprocess
+import sys
 
 import pytest
 
 from tlearn.cli import main
-from tlearn.cli.app import resolve_base_config
+from tlearn.cli.app import load_stack, resolve_base_config
 
 
 def test_without_a_preset_the_datas_own_defaults_are_the_base(tmp_path, capsys):
@@ -23,3 +27,26 @@ def test_debug_shows_the_traceback(capsys):
 
     with pytest.raises(ConfigError, match="unknown preset"):
         main(["--debug", "train", "--preset", "nope"])
+
+
+def test_load_stack_imports_with_the_collector_paused_then_freezes_what_it_built():
+    """In a fresh process: the stack is imported, its objects frozen, collection back on."""
+    script = (
+        "import gc, sys\n"
+        "from tlearn.cli.app import load_stack\n"
+        "assert 'torch' not in sys.modules\n"
+        "load_stack(plots=True)\n"
+        "loaded = 'timm' in sys.modules and 'matplotlib.pyplot' in sys.modules\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 100000, loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
+def test_load_stack_leaves_a_process_that_already_has_torch_alone():
+    import torch  # noqa: F401  (a test session has it; so would a program calling main())
+
+    frozen = gc.get_freeze_count()
+    load_stack(plots=True)
+    assert gc.get_freeze_count() == frozen and gc.isenabled()

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from .app import app
+from .app import app, load_stack
 
 RUN_DIR = typer.Argument(..., help="A finished run directory.")
 TTA = typer.Option(1, "--tta", min=1, max=9, help="Average N shifted views per image (test-time augmentation).")
@@ -34,6 +34,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    load_stack()
     from ..inference import evaluate_run
     from ..runs.spec import load_run
 
@@ -72,6 +73,8 @@ def predict(
     from rich.table import Table
 
     from ..data.images import find_images, read_images
+
+    load_stack()
     from ..inference import predict_images, write_predictions_csv
     from ..inference import top_k as best_k
     from ..runs.spec import load_run
@@ -117,6 +120,7 @@ def export(
     Example: tlearn export runs/my-run --format onnx --output digits.onnx ;
     tlearn export runs/my-run --format timm --output digits-timm
     """
+    load_stack()
     from ..runs.export import export_onnx, export_torchscript
     from ..runs.spec import load_run
     from ..runs.timm_export import export_timm

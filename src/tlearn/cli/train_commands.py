@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .app import app, resolve_base_config
+from .app import app, load_stack, resolve_base_config
 from .options import flag, with_config_options
 
 PRESET = typer.Option(None, "--preset", help="Start from a shipped preset (see 'tlearn presets'); flags override it.")
@@ -39,12 +39,14 @@ def train(
         given = [flag(k) for k in overrides] + (["--preset"] if preset else []) + (["--config"] if config else [])
         if given:
             raise typer.BadParameter(f"--resume uses the run's saved config; drop {given[0]}")
+        load_stack(plots=True)
         from ..training.pipeline import resume as resume_run
 
         print_summary(resume_run(resume))
         return
     if dry_run:  # tiny sizes, unless given explicitly
         overrides = {**DRY_RUN_SIZES, **overrides}
+    load_stack(plots=True)
     from ..runtime import counting_from_process_start
     from ..training.pipeline import train as run_training
 
@@ -101,6 +103,7 @@ def lr_find(
 
     Example: tlearn lr-find --backbone resnet18 --freeze backbone --out runs/lrf
     """
+    load_stack(plots=True)
     from ..training.lr_find import lr_find as run_lr_find
 
     base = resolve_base_config(preset, config, {"progress": False, **overrides})
@@ -145,6 +148,7 @@ def compare(
 
     Example: tlearn compare --backbones efficientnet_lite0,resnet18 --init pretrained,random --train-sizes 100,1000
     """
+    load_stack(plots=True)
     from ..training.compare import compare as run_compare
 
     unknown = [i for i in _items(init) if i not in ("pretrained", "random")]
@@ -169,6 +173,7 @@ def show_batch(
 
     Example: tlearn show-batch --data-dir photos/ --output batch.png
     """
+    load_stack(plots=True)
     from ..training.show_batch import show_batch as draw
 
     base = resolve_base_config(preset, config, overrides)
