@@ -35,18 +35,17 @@ def train(
       tlearn train --backbone resnet18 --freeze backbone --epochs 5\n
       tlearn train --devices 2 --strategy ddp          # two processes (DDP)
     """
+    given = [flag(k) for k in overrides] + (["--preset"] if preset else []) + (["--config"] if config else [])
+    if resume is not None and given:
+        raise typer.BadParameter(f"--resume uses the run's saved config; drop {given[0]}")
+    load_stack(plots=True)
     if resume is not None:
-        given = [flag(k) for k in overrides] + (["--preset"] if preset else []) + (["--config"] if config else [])
-        if given:
-            raise typer.BadParameter(f"--resume uses the run's saved config; drop {given[0]}")
-        load_stack(plots=True)
         from ..training.pipeline import resume as resume_run
 
         print_summary(resume_run(resume))
         return
     if dry_run:  # tiny sizes, unless given explicitly
         overrides = {**DRY_RUN_SIZES, **overrides}
-    load_stack(plots=True)
     from ..runtime import counting_from_process_start
     from ..training.pipeline import train as run_training
 

@@ -38,14 +38,19 @@ class RunResult:
         return float(self.metrics["test_accuracy"])
 
 
+def run_metrics(path: Path) -> dict:
+    """What ``metrics.json`` in the run directory ``path`` holds ({} when it is missing or unreadable)."""
+    try:
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def run_state(path: Path) -> Optional[str]:
     """``finished``, ``unfinished`` (a run started there), or None (no run in ``path``)."""
-    metrics = path / "metrics.json"
-    if metrics.is_file():
-        try:
-            return "finished" if json.loads(metrics.read_text(encoding="utf-8")).get("complete") else "unfinished"
-        except (ValueError, OSError, AttributeError):
-            return "unfinished"
+    if (path / "metrics.json").is_file():
+        return "finished" if run_metrics(path).get("complete") else "unfinished"
     return "unfinished" if (path / "config.yaml").is_file() or (path / "checkpoints").is_dir() else None
 
 

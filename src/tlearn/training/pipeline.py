@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 import warnings
@@ -17,7 +16,7 @@ from ..data.augment import BatchPreprocessor, batch_mix, inverse_frequency_weigh
 from ..errors import RunError, TrainingInterrupted, one_line
 from ..fileio import atomic_write_json, atomic_write_text
 from ..inference import batched_inference
-from ..runs.directory import RUN_FILES, RunResult, new_run_dir
+from ..runs.directory import RUN_FILES, RunResult, new_run_dir, run_metrics
 from ..runs.metrics import classification_metrics
 from ..runs.plots import plot_confusion_matrix, plot_curves
 from ..runs.report import write_report
@@ -68,7 +67,7 @@ def resume(run_dir: str | Path) -> RunResult:
         raise RunError(f"cannot resume {run_dir}: not a tlearn run directory (no config.yaml)")
     config = make_config({**read_yaml(run_dir / "config.yaml"), "out": str(run_dir)}, str(run_dir / "config.yaml"))
     if not checkpoint.is_file():
-        if _run_state(run_dir).get("resumable") is False:
+        if run_metrics(run_dir).get("resumable") is False:
             return train(config, overwrite=True)
         raise RunError(
             f"cannot resume {run_dir}: no checkpoint yet (it stopped before finishing an epoch); start it again with "
@@ -79,14 +78,6 @@ def resume(run_dir: str | Path) -> RunResult:
     except Exception as err:
         raise RunError(f"refusing to load {checkpoint}: not a plain tensor checkpoint ({one_line(err, 160)})") from None
     return train(config, resume_from=checkpoint)
-
-
-def _run_state(run_dir: Path) -> dict:
-    """What metrics.json says of an unfinished run ({} when it is missing or unreadable)."""
-    try:
-        return json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _disk_full_message(resume_from: Optional[Path]) -> str:
