@@ -175,7 +175,8 @@ def test_static_same_padding_gives_timm_same_convolution_outputs(kernel, stride,
     static = StaticSamePadding(conv, size)
     for shape in (size, (size[0] + 3, size[1] + 1)):  # its own size, and another one (the original path)
         x = torch.randn(2, 8, *shape)
-        torch.testing.assert_close(static(x), conv(x), rtol=1e-6, atol=1e-6)
+        # a larger kernel may sum in another order on another CPU; wrong padding is off by O(1)
+        torch.testing.assert_close(static(x), conv(x), rtol=1e-5, atol=1e-5)
 
 
 def test_the_fast_copy_of_lite0_drops_every_same_pad_and_keeps_the_outputs():
