@@ -44,6 +44,8 @@ def main() -> None:
                     "preset": preset,
                     "seed": seed,
                     "test_accuracy": m["test_accuracy"],
+                    "tta_views": m.get("tta_views", 1),
+                    "test_accuracy_single_view": m.get("test_accuracy_single_view", m["test_accuracy"]),
                     "test_samples": m["test_samples"],
                     "wall_seconds": run["wall_seconds"],
                     "train_seconds": m["train_seconds"],

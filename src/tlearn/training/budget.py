@@ -31,6 +31,7 @@ from torch.utils.data import default_collate
 
 from ..data.augment import BatchPreprocessor
 from ..inference import folded_copy
+from ..models.depthwise import small_map_depthwise
 from ..runtime import BatchSizeTuner, eval_mode, inference_batch_size
 from .optim import OptimSettings, make_optimizer
 from .setup import FitInputs, Prepared
@@ -94,16 +95,17 @@ def _time_steps(fit_in: FitInputs, config, device: torch.device, size: Optional[
     preprocess = BatchPreprocessor(fit_in.preprocessor.prep, config.augment) if fit_in.preprocessor else None
     images, labels = (t.to(device) for t in _first_batch(fit_in))
     times = []
-    for _ in range(TIMED_STEPS + 1):  # the first step pays one-off allocations: not counted
-        started = time.perf_counter()
-        inputs = _resized(preprocess(images, train=True) if preprocess is not None else images, size)
-        loss = torch.nn.functional.cross_entropy(module(inputs).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
+    with small_map_depthwise(module, enabled=not config.compile):  # as the fit will run it
+        for _ in range(TIMED_STEPS + 1):  # the first step pays one-off allocations: not counted
+            started = time.perf_counter()
+            inputs = _resized(preprocess(images, train=True) if preprocess is not None else images, size)
+            loss = torch.nn.functional.cross_entropy(module(inputs).float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - started)
     return statistics.median(times[1:])
 
 

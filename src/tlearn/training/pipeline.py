@@ -16,6 +16,7 @@ from ..data.augment import BatchPreprocessor, batch_mix, inverse_frequency_weigh
 from ..errors import RunError, TrainingInterrupted, one_line
 from ..fileio import atomic_write_json, atomic_write_text
 from ..inference import batched_inference
+from ..models.depthwise import small_map_depthwise
 from ..runs.directory import RUN_FILES, RunResult, new_run_dir, run_metrics
 from ..runs.metrics import classification_metrics
 from ..runs.plots import plot_confusion_matrix, plot_curves
@@ -202,7 +203,9 @@ def _fit_with_lightning(
             trainer = build_trainer(config, run_dir, p.device, [history, *callbacks, *extra])
             started = time.perf_counter()
             ckpt = str(resume_from) if resume_from else None
-            interrupted = fit(trainer, learner, fit_in.train_loader, fit_in.val_loader, ckpt)
+            # torch.compile traces the ordinary convolutions; the custom backward is for eager CPU steps.
+            with small_map_depthwise(fit_in.module, enabled=not config.compile):
+                interrupted = fit(trainer, learner, fit_in.train_loader, fit_in.val_loader, ckpt)
     finally:
         torch.set_num_threads(threads)
     stopper = trainer.early_stopping_callback

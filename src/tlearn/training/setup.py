@@ -21,7 +21,7 @@ from ..data.splits import FileSplit
 from ..models.backbones import backbone_info, create_backbone
 from ..models.transfer import TransferModel, build_model
 from ..runtime import resolve_device, seed_everything
-from .cache import CachePlan, TopModel, extract, plan_cache
+from .cache import CachePlan, FoldedStemModel, TopModel, extract, plan_cache
 from .distributed import is_distributed, launch_rank, local_rank, per_process_batch
 
 
@@ -154,7 +154,18 @@ def _image_inputs(config: TrainConfig, p: Prepared, reason: str) -> FitInputs:
     # Under DDP each rank draws its own augmentations (its shard of images differs anyway).
     preprocessor = BatchPreprocessor(p.prep, config.augment, config.seed + launch_rank(config))
     cache = {"used": False, "reason": reason}
-    return FitInputs(p.model, preprocessor, train_loader, val_loader, p.splits.test, cache)
+    return FitInputs(_image_module(config, p), preprocessor, train_loader, val_loader, p.splits.test, cache)
+
+
+def _image_module(config: TrainConfig, p: Prepared) -> nn.Module:
+    """What the image path trains: the model, or with a frozen stem that stays frozen, the model
+    with that stem run as a folded copy (:class:`~.cache.FoldedStemModel`)."""
+    backbone = p.model.backbone
+    if config.freeze.kind != "until" or config.schedule == "gradual" or config.compile:
+        return p.model
+    if not backbone.splittable(p.prep.in_chans, max(32, p.prep.image_size)):
+        return p.model
+    return FoldedStemModel(p.model, backbone.stages.index(config.freeze.stage))
 
 
 def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInputs:
