@@ -12,7 +12,7 @@ TLEARN_DATA_DIR ?= $(SHARED_DATA)
 export TLEARN_DATA_DIR
 endif
 # The benchmark scripts, in the order `make bench` runs them (each writes benchmarks/results/<name>.json).
-BENCHMARKS := bench_cache bench_overhead bench_compute bench_memory bench_seed000 bench_curves bench_recipes bench_budget bench_photos bench_serve
+BENCHMARKS := bench_cache bench_overhead bench_compute bench_step bench_memory bench_seed000 bench_curves bench_recipes bench_budget bench_photos bench_serve
 
 .PHONY: install demo test lint format bench clean
 

@@ -3,6 +3,7 @@ process; reported: wall time from process start to the finished run directory (t
 the epochs and image size the run chose, and test accuracy on all 10,000 MNIST test images.
 
 Defaults: the default recipe with 60 s and ``mnist1000-fast`` with 40 s, seeds 0, 1, 2.
+``--kernels avx2`` runs the children on ATen's and oneDNN's AVX2 kernels (see ``bench_recipes.py``).
 """
 
 import argparse
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_cli, write_result  # noqa: E402
+from common import KERNELS, run_cli, write_result  # noqa: E402
 
 CASES = {"default-60": ([], 60), "fast-40": (["--preset", "mnist1000-fast"], 40)}
 
@@ -20,6 +21,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--kernels", choices=sorted(KERNELS), default="native", help="CPU kernels the runs use.")
+    parser.add_argument("--name", default="budget", help="Result file name (benchmarks/results/<name>.json).")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tlearn-bench-budget-"))
     rows = []
@@ -27,7 +30,8 @@ def main() -> None:
         flags, budget = CASES[case]
         for seed in map(int, args.seeds.split(",")):
             out = tmp / f"{case}-{seed}"
-            run = run_cli([*flags, "--time-budget", str(budget), "--seed", str(seed), "--out", str(out)])
+            cli_args = [*flags, "--time-budget", str(budget), "--seed", str(seed), "--out", str(out)]
+            run = run_cli(cli_args, env=KERNELS[args.kernels])
             m = run["metrics"]
             fit = m["time_budget"]
             row = {
@@ -47,7 +51,7 @@ def main() -> None:
                 f"in {run['wall_seconds']:.1f} s (budget {budget} s; {fit['epochs']} epochs at {fit['image_size']} px)",
                 flush=True,
             )
-    write_result("budget", {"runs": rows})
+    write_result(args.name, {"kernels": args.kernels, "kernel_env": KERNELS[args.kernels], "runs": rows})
 
 
 if __name__ == "__main__":

@@ -16,11 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import run_cli, write_result  # noqa: E402
-
-# Environment for the child processes. ATen reads ATEN_CPU_CAPABILITY once at start-up; oneDNN (the
-# convolutions) reads ONEDNN_MAX_CPU_ISA when it first picks a kernel.
-KERNELS = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+from common import KERNELS, run_cli, write_result  # noqa: E402
 
 
 def main() -> None:

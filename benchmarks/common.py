@@ -13,6 +13,11 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+# Environment for child processes that run on other CPU kernels: ATen reads ATEN_CPU_CAPABILITY once
+# at start-up; oneDNN (the convolutions) reads ONEDNN_MAX_CPU_ISA when it first picks a kernel. The
+# AVX2 kernels sum in another order than the AVX-512 ones, as a CPU without AVX-512 does.
+KERNELS = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+
 
 def run_cli(args: list[str], env: dict | None = None) -> dict:
     """Run ``tlearn train ARGS`` in a child process; wall time, peak RSS and its metrics.json."""
