@@ -89,3 +89,14 @@ def test_it_stays_out_of_inference_frozen_layers_and_large_maps(monkeypatch):
     frozen = nn.Conv2d(8, 8, 3, padding=1, groups=8).requires_grad_(False)
     with small_map_depthwise(frozen) as count:
         assert count == 0
+
+
+def test_mixed_precision_keeps_the_ordinary_path(monkeypatch):
+    """Autocast does not reach inside the custom Function: under bf16 autocast the layer stays ordinary."""
+    calls = []
+    monkeypatch.setattr("tlearn.models.depthwise.depthwise_conv", lambda *args: calls.append(args))
+    net = nn.Sequential(nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False))
+    with small_map_depthwise(net) as count, torch.autocast("cpu", dtype=torch.bfloat16):
+        assert count == 1
+        net(torch.randn(2, 3, 4, 4)).float().sum().backward()
+    assert not calls and net[1].weight.grad is not None

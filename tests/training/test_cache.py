@@ -177,8 +177,10 @@ def test_folded_stem_trains_the_same_numbers_as_the_whole_model():
     # Folding moves activations by float rounding; some gradients are rounding noise around zero.
     flat_wrapped, flat_model = (torch.cat([g.flatten() for g in gs]) for gs in (grads[1], grads[0]))
     assert (flat_wrapped - flat_model).norm() <= 1e-3 * flat_model.norm()  # a wrong fold is off by O(1)
-    assert list(wrapped.state_dict()) == [f"model.{k}" for k in model.state_dict()]
+    assert list(wrapped.state_dict()) == list(model.state_dict())  # checkpoints as without it
     assert len(wrapped._folded) == 1  # built once, from the first training batch
+    stem = next(iter(wrapped._folded.values()))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in stem.modules())  # really folded
     with torch.no_grad():  # evaluation runs the model itself
         torch.testing.assert_close(wrapped.eval()(x), model.eval()(x), rtol=0, atol=0)
 

@@ -11,8 +11,8 @@ the input's gradient is another depthwise convolution (a forward one, with the k
 and the kernel's gradient is one product-and-sum per kernel tap over the overlap of the input and
 the output gradient (taps that only ever meet padding get zero without work). The result equals
 oneDNN's to float rounding (tested). It is used only where it was measured to pay: stride 1,
-maps of at most :data:`SMALL_MAP` pixels, on the CPU, while gradients are recorded; inference,
-export and the GPU keep the ordinary convolution.
+maps of at most :data:`SMALL_MAP` pixels, on the CPU, while gradients are recorded, outside
+autocast; inference, export, mixed precision and the GPU keep the ordinary convolution.
 
 :func:`small_map_depthwise` switches a model's trainable depthwise layers over for a block of
 code (the Lightning fit, the time-budget probe) and back; parameters, their names and the
@@ -94,7 +94,16 @@ class SmallMapDepthwiseConv2d(nn.Conv2d):
     """
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias):
-        if x.is_cpu and torch.is_grad_enabled() and weight.requires_grad and x.shape[-2] * x.shape[-1] <= SMALL_MAP:
+        # Autocast does not reach inside a custom Function: under --precision bf16-mixed the
+        # ordinary path keeps autocast's casts.
+        small = x.shape[-2] * x.shape[-1] <= SMALL_MAP
+        if (
+            x.is_cpu
+            and torch.is_grad_enabled()
+            and weight.requires_grad
+            and small
+            and not torch.is_autocast_enabled("cpu")
+        ):
             out = depthwise_conv(x, weight, self.padding)
             return out if bias is None else out + bias.view(1, -1, 1, 1)
         return super()._conv_forward(x, weight, bias)

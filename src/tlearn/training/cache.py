@@ -106,14 +106,29 @@ class FoldedStemModel(nn.Module):
     statically padded copy (:func:`~tlearn.inference.folded_copy`, made from the first training
     batch, one per device) without recording gradients; the stages above run as usual. On the AMD
     EPYC the fast recipe's frozen stem (to ``blocks.1``, batch 32, 64 px) took 5.3 instead of
-    20 ms a step. Evaluation and anything without gradients run ``model`` itself, unchanged.
+    20 ms a step. Evaluation and anything without gradients run the model itself, unchanged.
+
+    It registers the model's own ``backbone`` and ``head``, not the model: parameter names, state
+    dicts and checkpoints are exactly the model's, so runs checkpointed before or without it resume.
     """
 
     def __init__(self, model: TransferModel, stage_index: int):
         super().__init__()
-        self.model = model
+        self.backbone = model.backbone
+        self.head = model.head
         self.stage_index = stage_index
+        self._model = [model]  # in a list: the same modules must not be registered twice
         self._folded: dict[torch.device, nn.Module] = {}
+        self.train(model.training)
+
+    @property
+    def model(self) -> TransferModel:
+        return self._model[0]
+
+    def train(self, mode: bool = True) -> FoldedStemModel:
+        self.training = mode
+        self.model.train(mode)  # keeps frozen BatchNorm in eval mode
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and torch.is_grad_enabled()):
@@ -124,7 +139,10 @@ class FoldedStemModel(nn.Module):
 
     def _stem(self, x: torch.Tensor) -> nn.Module:
         if x.device not in self._folded:
-            self._folded[x.device] = folded_copy(FrozenPart(self.model, self.stage_index), x[:8])
+            # Folded and checked in full precision: under bf16 autocast the check would fail and
+            # the unfolded stem be kept. The copy then runs under the step's autocast like the rest.
+            with torch.autocast(x.device.type, enabled=False):
+                self._folded[x.device] = folded_copy(FrozenPart(self.model, self.stage_index), x[:8].float())
         return self._folded[x.device]
 
 
