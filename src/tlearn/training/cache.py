@@ -71,10 +71,15 @@ def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optio
         # hold: H×W times less memory (49× at 224 px) and the same numbers.
         return CachePlan(WHOLE_BACKBONE, -1, views, pooled=model.head_input == "pooled"), "frozen backbone"
     stage = config.freeze.stage
-    backbone = model.backbone
-    if not backbone.splittable(prep.in_chans, max(32, prep.image_size)):
-        return None, f"{backbone.info.name} cannot be run stage by stage"
-    return CachePlan(stage, backbone.stages.index(stage), views), f"frozen up to {stage}"
+    if not runs_stage_by_stage(model, prep):
+        return None, f"{model.backbone.info.name} cannot be run stage by stage"
+    return CachePlan(stage, model.backbone.stages.index(stage), views), f"frozen up to {stage}"
+
+
+def runs_stage_by_stage(model: TransferModel, prep: Preprocessing) -> bool:
+    """Whether ``model``'s backbone can be cut at a stage boundary (checked once, at the run's input
+    size and at least 32 px): what both the cache and the folded frozen stem need."""
+    return model.backbone.splittable(prep.in_chans, max(32, prep.image_size))
 
 
 class TopModel(nn.Module):

@@ -21,7 +21,7 @@ from ..data.splits import FileSplit
 from ..models.backbones import backbone_info, create_backbone
 from ..models.transfer import TransferModel, build_model
 from ..runtime import resolve_device, seed_everything
-from .cache import CachePlan, FoldedStemModel, TopModel, extract, plan_cache
+from .cache import CachePlan, FoldedStemModel, TopModel, extract, plan_cache, runs_stage_by_stage
 from .distributed import is_distributed, launch_rank, local_rank, per_process_batch
 
 
@@ -160,12 +160,11 @@ def _image_inputs(config: TrainConfig, p: Prepared, reason: str) -> FitInputs:
 def _image_module(config: TrainConfig, p: Prepared) -> nn.Module:
     """What the image path trains: the model, or with a frozen stem that stays frozen, the model
     with that stem run as a folded copy (:class:`~.cache.FoldedStemModel`)."""
-    backbone = p.model.backbone
     if config.freeze.kind != "until" or config.schedule == "gradual" or config.compile:
         return p.model
-    if not backbone.splittable(p.prep.in_chans, max(32, p.prep.image_size)):
+    if not runs_stage_by_stage(p.model, p.prep):
         return p.model
-    return FoldedStemModel(p.model, backbone.stages.index(config.freeze.stage))
+    return FoldedStemModel(p.model, p.model.backbone.stages.index(config.freeze.stage))
 
 
 def _cached_inputs(config: TrainConfig, p: Prepared, plan: CachePlan) -> FitInputs:
