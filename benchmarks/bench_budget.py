@@ -41,6 +41,8 @@ def main() -> None:
                 "wall_seconds": run["wall_seconds"],
                 "test_accuracy": m["test_accuracy"],
                 "test_samples": m["test_samples"],
+                "keep": m["keep"],
+                "model_epoch": m["model_epoch"],
                 "fit": fit,
                 "train_seconds": m["train_seconds"],
                 "eval_seconds": m["eval_seconds"],

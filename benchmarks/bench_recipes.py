@@ -43,6 +43,8 @@ def main() -> None:
                     "tta_views": m.get("tta_views", 1),
                     "test_accuracy_single_view": m.get("test_accuracy_single_view", m["test_accuracy"]),
                     "test_samples": m["test_samples"],
+                    "keep": m["keep"],
+                    "model_epoch": m["model_epoch"],
                     "wall_seconds": run["wall_seconds"],
                     "train_seconds": m["train_seconds"],
                     "eval_seconds": m["eval_seconds"],
