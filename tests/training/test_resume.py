@@ -97,24 +97,23 @@ def test_gradual_schedule_unfreezes_at_the_milestone_and_resumes_unfrozen(tiny_m
 def test_full_disk_stops_with_one_line_and_the_run_resumes(tiny_mnist, tmp_path, monkeypatch, capsys):
     """The disk fills up while epoch 2 is being saved: one error line naming the run and how to resume.
 
-    The checkpoint of epoch 1 stays whole (Lightning writes to a temporary file and renames), so
-    ``--resume`` finishes the run once there is room again.
+    The checkpoint of epoch 1 stays whole (checkpoints are written to a temporary file and renamed),
+    so ``--resume`` finishes the run once there is room again.
     """
     import errno
 
-    import lightning.fabric.plugins.io.torch_io as torch_io
-
+    import tlearn.training.checkpoint_io as checkpoint_io
     from tlearn.cli import main
 
-    saves, original_save = [], torch_io._atomic_save
+    saves, original_write = [], checkpoint_io.atomic_write
 
-    def filling_disk(checkpoint, path):
+    def filling_disk(path, write):
         saves.append(path)
         if len(saves) > 2:  # epoch 1 writes last.ckpt and best.ckpt; then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
-        original_save(checkpoint, path)
+        original_write(path, write)
 
-    monkeypatch.setattr(torch_io, "_atomic_save", filling_disk)
+    monkeypatch.setattr(checkpoint_io, "atomic_write", filling_disk)
     out = tmp_path / "run"
     args = [
         "train",
@@ -147,7 +146,7 @@ def test_full_disk_stops_with_one_line_and_the_run_resumes(tiny_mnist, tmp_path,
     assert "no space left on device" in lines[0] and f"tlearn train --resume {out.resolve()}" in lines[0]
     assert json.loads((out / "metrics.json").read_text())["complete"] is False
 
-    monkeypatch.setattr(torch_io, "_atomic_save", original_save)
+    monkeypatch.setattr(checkpoint_io, "atomic_write", original_write)
     resumed = resume(out).metrics
     assert resumed["complete"] is True and [r["epoch"] for r in resumed["history"]] == [1, 2, 3]
 

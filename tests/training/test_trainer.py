@@ -1,5 +1,7 @@
 """Lightning's Trainer as tlearn sets it up."""
 
+import pytest
+
 from tlearn.config import make_config
 from tlearn.training.trainer import build_trainer
 
@@ -12,3 +14,26 @@ def test_checkpoints_and_the_csv_logger_live_in_the_run_dir(tmp_path):
     assert trainer.loggers[0].experiment.metrics_file_path == str(tmp_path / "metrics.csv")
     quiet = build_trainer(make_config({"val_source": "none"}), tmp_path, "cpu", [], log_epochs=False)
     assert [cb.filename for cb in quiet.checkpoint_callbacks] == ["last"] and not quiet.loggers
+
+
+def test_checkpoints_are_written_straight_to_disk_and_atomically(tmp_path, monkeypatch):
+    import torch
+
+    from tlearn.training.checkpoint_io import DirectCheckpointIO
+
+    trainer = build_trainer(make_config({"epochs": 1, "progress": False}), tmp_path, "cpu", [])
+    io = trainer.strategy.checkpoint_io
+    assert isinstance(io, DirectCheckpointIO)
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"epoch": 1, "w": torch.arange(4.0)}, path)
+    loaded = io.load_checkpoint(path)
+    assert loaded["epoch"] == 1 and torch.equal(loaded["w"], torch.arange(4.0))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        io.save_checkpoint({"epoch": 2}, path)
+    assert io.load_checkpoint(path)["epoch"] == 1  # the previous checkpoint is whole
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]  # no temporary file left

@@ -33,6 +33,8 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    from .checkpoint_io import DirectCheckpointIO
+
     # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
     # weights of the best validation epoch (lowest validation loss), which is all it is for.
     # (Lightning's save_last only writes beside a top-k save, so "last" is a top-1 of the latest epoch.)
@@ -70,6 +72,7 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
             accumulate_grad_batches=config.accumulate,
             logger=loggers,
             callbacks=[*checkpoints, *callbacks],
+            plugins=[DirectCheckpointIO()],
             enable_progress_bar=config.progress,
             enable_model_summary=False,
             num_sanity_val_steps=0,

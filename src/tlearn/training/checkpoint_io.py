@@ -1,0 +1,31 @@
+"""How Lightning writes tlearn's checkpoints: straight to a local file, atomically.
+
+Lightning's ``TorchCheckpointIO`` serialises a checkpoint into an in-memory buffer and then copies
+that through fsspec, so that remote paths work too. Run directories are local, and there the copy
+is pure cost: ``last.ckpt`` is written after every epoch, and on the 2-core AMD EPYC the fast
+recipe's 40 MB checkpoints (the trainable weights and AdamW's two moments) took 125-145 ms each
+that way, 1.4 s of a 39 s run. :class:`DirectCheckpointIO` streams ``torch.save`` into a temporary
+file beside the target and renames it over the target (:func:`tlearn.fileio.atomic_write`), so a
+crash mid-save still leaves the previous checkpoint whole. Remote paths keep Lightning's writer.
+
+Imported only where a Trainer is built, so that commands which never train do not load Lightning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from ..fileio import atomic_write
+
+
+class DirectCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` that writes local checkpoints without an in-memory copy (see the module docstring)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Optional[Any] = None) -> None:
+        remote = "://" in str(path) and not str(path).startswith("file://")
+        if storage_options is not None or remote:
+            return super().save_checkpoint(checkpoint, path, storage_options)  # Lightning's checks and writer
+        atomic_write(str(path).removeprefix("file://"), lambda handle: torch.save(checkpoint, handle))
