@@ -11,7 +11,15 @@ from PIL import Image
 from tlearn.data.idx import load_idx
 from tlearn.data.images import read_image
 from tlearn.data.splits import ImageSplit
-from tlearn.inference import batched_inference, evaluate_run, fold_batchnorm, folded_copy, predict_images, top_k
+from tlearn.inference import (
+    OutputRows,
+    batched_inference,
+    evaluate_run,
+    fold_batchnorm,
+    folded_copy,
+    predict_images,
+    top_k,
+)
 from tlearn.runs.spec import load_run
 
 # Copies of each digit as a user might have them: mode, format, side in pixels (larger than the 28-px
@@ -195,3 +203,12 @@ def test_the_fast_copy_of_lite0_drops_every_same_pad_and_keeps_the_outputs():
     assert {id(m.original) for m in static} == {id(m) for m in fast.modules() if isinstance(m, Conv2dSame)}
     with torch.inference_mode():
         torch.testing.assert_close(fast(probe), backbone(probe), rtol=1e-4, atol=1e-4)
+
+
+def test_output_rows_hold_the_batches_in_order_in_one_cpu_tensor():
+    batches = [torch.randn(n, 3, 2) for n in (4, 4, 1)]
+    rows = OutputRows(9)
+    for batch in batches:
+        rows.add(batch)
+    assert torch.equal(rows.result(), torch.cat(batches)) and rows.result().device.type == "cpu"
+    assert OutputRows(5).result().numel() == 0  # nothing added: an empty result, as torch.cat of none

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..data.augment import BatchPreprocessor
 from ..data.preprocessing import Preprocessing
-from ..inference import FOLD_MIN_SAMPLES, batched_inference, folded_copy
+from ..inference import FOLD_MIN_SAMPLES, OutputRows, batched_inference, folded_copy
 from ..models.transfer import TransferModel
 from ..paths import feature_cache_dir
 from ..runtime import BatchSizeTuner, eval_mode, inference_batch_size
@@ -253,11 +253,11 @@ def _augmented_view(
     frozen: nn.Module, augment: BatchPreprocessor, split, batch_size: Optional[int], device: str
 ) -> torch.Tensor:
     batch_size = batch_size or inference_batch_size(device)
-    chunks = []
+    rows = OutputRows(len(split))
     with eval_mode(frozen):  # dropout in the trainable top must stay on for training
         for images in split.batches(batch_size):
-            chunks.append(frozen(augment(images.to(device), train=True)).float().cpu())
-    return torch.cat(chunks)
+            rows.add(frozen(augment(images.to(device), train=True)).float())
+    return rows.result()
 
 
 def _store(path: Path, features: torch.Tensor) -> None:
