@@ -37,3 +37,49 @@ def test_checkpoints_are_written_straight_to_disk_and_atomically(tmp_path, monke
         io.save_checkpoint({"epoch": 2}, path)
     assert io.load_checkpoint(path)["epoch"] == 1  # the previous checkpoint is whole
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]  # no temporary file left
+
+
+class _FillsUp:
+    """A file that takes 1,000 bytes and then reports a full disk."""
+
+    def __init__(self, handle):
+        self.handle, self.written = handle, 0
+
+    def write(self, data):
+        import errno
+
+        self.written += len(data)
+        if self.written > 1000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.handle.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def test_a_disk_that_fills_mid_save_reports_the_os_error(tmp_path, monkeypatch):
+    """torch's zip writer turns a write that fails part-way into a RuntimeError; the pipeline's
+    one-line "disk full" message needs the OSError behind it."""
+    import errno
+    import os
+
+    import torch
+
+    from tlearn.training.checkpoint_io import DirectCheckpointIO
+
+    io, path = DirectCheckpointIO(), tmp_path / "last.ckpt"
+    io.save_checkpoint({"epoch": 1}, path)
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: _FillsUp(real_fdopen(*args, **kwargs)))
+    with pytest.raises(OSError) as raised:
+        io.save_checkpoint({"epoch": 2, "w": torch.zeros(10_000)}, path)
+    assert raised.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert io.load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

@@ -28,4 +28,24 @@ class DirectCheckpointIO(TorchCheckpointIO):
         remote = "://" in str(path) and not str(path).startswith("file://")
         if storage_options is not None or remote:
             return super().save_checkpoint(checkpoint, path, storage_options)  # Lightning's checks and writer
-        atomic_write(str(path).removeprefix("file://"), lambda handle: torch.save(checkpoint, handle))
+        try:
+            atomic_write(str(path).removeprefix("file://"), lambda handle: torch.save(checkpoint, handle))
+        except RuntimeError as err:
+            # A write that fails part-way (a full disk) surfaces from torch's zip writer as a
+            # RuntimeError about the file position, with the OSError only as its context: raise the
+            # OSError, which the pipeline turns into its one-line "disk full, resume with" message.
+            behind = _os_error_behind(err)
+            if behind is None:
+                raise
+            raise behind from err
+
+
+def _os_error_behind(err: BaseException) -> Optional[OSError]:
+    """The first ``OSError`` in ``err``'s chain of causes and contexts, if any."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, OSError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
