@@ -42,18 +42,10 @@ def run_cli(args: list[str], env: dict | None = None) -> dict:
     }
 
 
-def cpu_model() -> str:
-    """The CPU's model name as ``lscpu`` gives it (timings differ between Intel and AMD machines)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")]
-    return names[0] if names else "unknown"
-
-
 def environment() -> dict:
     import torch
+
+    from tlearn.runtime import cpu_model
 
     return {
         "cpu_model": cpu_model(),

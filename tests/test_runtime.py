@@ -11,8 +11,10 @@ from tlearn.runtime import (
     BatchSizeTuner,
     autocast_dtype,
     counting_from_process_start,
+    cpu_model,
     eval_mode,
     inference_batch_size,
+    machine,
     resolve_device,
     seconds_spent,
 )
@@ -80,3 +82,20 @@ def test_a_command_counts_its_time_from_the_start_of_the_process():
     with counting_from_process_start():
         assert seconds_spent(started) > 1.0  # pytest's process has run for longer than that
     assert seconds_spent(started) < 1.0
+
+
+def test_the_machine_names_the_cpu_model_lscpu_shows():
+    import shutil
+    import subprocess
+
+    info = machine("cpu")
+    assert info["cpu"] == cpu_model() and info["cpu"] and info["accelerator"] is None
+    assert info["cpu_threads"] == torch.get_num_threads()
+    if shutil.which("lscpu"):
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if line.startswith("Model name")
+        ]
+        if names:
+            assert cpu_model() == names[0]

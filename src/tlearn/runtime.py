@@ -52,6 +52,32 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def cpu_model() -> str:
+    """The CPU's model name, as ``lscpu`` shows it ("AMD EPYC", "Intel(R) Xeon(R) ..."), else
+    what :mod:`platform` knows. Timings are only comparable on the same model: Intel and AMD
+    machines of the same size differ in speed and in floating-point summation order."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(device: str) -> dict:
+    """What a run's timings were measured on: the CPU model, torch's threads, the accelerator."""
+    accelerator = None
+    if torch.device(device).type == "cuda":
+        accelerator = torch.cuda.get_device_name(torch.device(device))
+    elif torch.device(device).type == "mps":
+        accelerator = "Apple MPS"
+    return {"cpu": cpu_model(), "cpu_threads": torch.get_num_threads(), "accelerator": accelerator}
+
+
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return mps is not None and mps.is_available()

@@ -31,6 +31,7 @@ def test_report_embeds_its_figures_and_names_the_classes(tmp_path):
         "eval_seconds": 0.1,
         "total_seconds": 2.0,
         "device": "cpu",
+        "machine": {"cpu": "AMD EPYC 9R14", "cpu_threads": 2, "accelerator": None},
         "feature_cache": {"used": False, "reason": "nothing is frozen"},
         "confusion_matrix": [[2, 1], [1, 2]],
         "keep": "best",
@@ -39,6 +40,7 @@ def test_report_embeds_its_figures_and_names_the_classes(tmp_path):
     page = write_report(tmp_path, {"lr": 0.1}, metrics, split, logits).read_text()
     assert "Most confused classes" in page and "Top losses" in page and "from epoch 1 of 1" in page
     assert "Test accuracy 50.00% on 6 test images" in page and "dog" in page and "data:image/png;base64," in page
+    assert "cpu (AMD EPYC 9R14)" in page  # timings name the machine they were taken on
     assert "http://" not in page and "https://" not in page  # self-contained
 
 

@@ -10,6 +10,7 @@ import yaml
 from tests.helpers import CLASSES, make_folder
 from tlearn.config import load_preset, make_config, preset_names
 from tlearn.runs.spec import load_model
+from tlearn.runtime import cpu_model
 from tlearn.training.pipeline import train
 
 FAST = {"image_size": 32, "batch_size": 32, "progress": False, "val_size": 100}
@@ -32,6 +33,7 @@ def test_default_pipeline_learns_real_mnist(mnist_root, tmp_path):
     m = result.metrics
     assert m["complete"] is True and m["test_samples"] == 300 and m["train_samples"] == 300
     assert m["test_accuracy"] > 0.6  # chance is 0.1
+    assert m["machine"]["cpu"] == cpu_model() and m["machine"]["cpu_threads"] == torch.get_num_threads()
     for name in (
         "config.yaml",
         "metrics.csv",

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..fileio import atomic_write_text
+from ..runtime import cpu_model
 from .plots import pyplot
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
@@ -132,6 +133,7 @@ def environment() -> dict:
         "timm": version("timm"),
         "lightning": version("lightning"),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "cpu threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
     }
@@ -185,9 +187,16 @@ def _timing(metrics: dict) -> list[list]:
         ["training", f"{metrics['train_seconds']:.1f} s"],
         ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
         ["total", f"{metrics.get('total_seconds', 0):.1f} s"],
-        ["device", metrics["device"]],
+        ["device", _device(metrics)],
         ["feature cache", used],
     ]
+
+
+def _device(metrics: dict) -> str:
+    """The device, with the machine the timings were taken on (older runs lack it)."""
+    where = metrics.get("machine") or {}
+    named = where.get("accelerator") or where.get("cpu")
+    return f"{metrics['device']} ({named})" if named else metrics["device"]
 
 
 def write_report(run_dir: Path, config: dict, metrics: dict, test_split, test_logits: torch.Tensor) -> Path:

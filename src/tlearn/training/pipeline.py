@@ -22,7 +22,7 @@ from ..runs.metrics import classification_metrics
 from ..runs.plots import plot_confusion_matrix, plot_curves
 from ..runs.report import write_report
 from ..runs.spec import ModelSpec, save_model
-from ..runtime import autocast_dtype, seconds_spent
+from ..runtime import autocast_dtype, machine, seconds_spent
 from .cache import WHOLE_BACKBONE
 from .checkpoints import ConstantStateSlimmer
 from .distributed import (
@@ -353,6 +353,7 @@ def _final_metrics(config: TrainConfig, p: Prepared, rows: list[dict], test: dic
         "freeze": str(config.freeze),
         "image_size": p.prep.image_size,
         "device": p.device,
+        "machine": machine(p.device),
         "seed": config.seed,
         "macro_f1": test["macro_f1"],
         "per_class": test["per_class"],
