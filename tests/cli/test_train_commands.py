@@ -44,6 +44,7 @@ def test_dry_run_end_to_end(tiny_mnist, tmp_path):
     assert "Test accuracy" in result.stdout and "on 64 test images" in result.stdout and str(out) in result.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["complete"] and metrics["train_samples"] == 64
+    assert f"on cpu ({metrics['machine']['cpu']})" in result.stdout  # the timing names the CPU it ran on
 
 
 def test_data_dir_from_environment(tiny_mnist, tmp_path):

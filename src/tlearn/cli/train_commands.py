@@ -83,7 +83,9 @@ def print_summary(result) -> None:
             f"Validation accuracy (last epoch, {m['val_source']}, {m['val_samples']:,} images): "
             f"{100 * m['final_val_accuracy']:.2f}%"
         )
-    console.print(f"Training time {m['train_seconds']:.1f} s, total {m['total_seconds']:.1f} s on {m['device']}")
+    from ..runs.report import device_label
+
+    console.print(f"Training time {m['train_seconds']:.1f} s, total {m['total_seconds']:.1f} s on {device_label(m)}")
     console.print(f"Run directory: {result.run_dir}")
 
 

@@ -187,13 +187,13 @@ def _timing(metrics: dict) -> list[list]:
         ["training", f"{metrics['train_seconds']:.1f} s"],
         ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
         ["total", f"{metrics.get('total_seconds', 0):.1f} s"],
-        ["device", _device(metrics)],
+        ["device", device_label(metrics)],
         ["feature cache", used],
     ]
 
 
-def _device(metrics: dict) -> str:
-    """The device, with the machine the timings were taken on (older runs lack it)."""
+def device_label(metrics: dict) -> str:
+    """The device, with the machine a run's timings were taken on: "cpu (AMD EPYC)" (older runs lack it)."""
     where = metrics.get("machine") or {}
     named = where.get("accelerator") or where.get("cpu")
     return f"{metrics['device']} ({named})" if named else metrics["device"]
