@@ -49,6 +49,24 @@ def test_one_channel_lite0_keeps_same_padding_conv():
         torch.testing.assert_close(grey(x), rgb(x.expand(-1, 3, -1, -1)), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "name, end, size",
+    [("efficientnet_lite0", "blocks.1", 64), ("resnet18", "layer1", 80), ("timm/resnet10t", "layer1", 64)],
+)
+def test_the_high_resolution_stages_end_where_the_maps_get_coarser_than_a_quarter(name, end, size):
+    backbone = create_backbone(name, "none", in_chans=1)
+    assert backbone.high_resolution_end(1, size) == end
+    x = torch.zeros(1, 1, size, size)
+    with torch.no_grad():
+        inside = backbone.eval().forward_until(x, backbone.stages.index(end))
+        after = backbone.model.get_submodule(backbone.stages[backbone.stages.index(end) + 1])(inside)
+    assert inside.shape[-1] * 4 == size and after.shape[-1] * 4 < size
+
+
+def test_a_transformer_has_no_high_resolution_stages_to_freeze():
+    assert create_backbone("timm/vit_tiny_patch16_224", "none").high_resolution_end(3, 224) is None
+
+
 def test_unknown_backbone():
     with pytest.raises(ConfigError, match="unknown backbone 'resnet5000'"):
         create_backbone("resnet5000")

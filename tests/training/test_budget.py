@@ -1,17 +1,20 @@
-"""--time-budget: the fitted epochs are saved, the run equals a fixed-epoch run, a smaller image
-size when too few epochs fit; --ema: the averaged weights are the model."""
+"""--time-budget: the fitted epochs are saved, the run equals a fixed-epoch run, the high-resolution
+stages frozen and then a smaller image size when too few epochs fit; --ema: the averaged weights are
+the model."""
 
 import json
 
 import pytest
+import torch
 import yaml
 
 from tlearn.config import make_config
 from tlearn.inference import evaluate_run
 from tlearn.runs.spec import load_run
-from tlearn.training.budget import BudgetFit, BudgetKeeper
+from tlearn.training.budget import BudgetFit, BudgetKeeper, lighter_freeze
 from tlearn.training.optim import CosineWithWarmup
 from tlearn.training.pipeline import train
+from tlearn.training.setup import prepare
 
 TINY = {
     "image_size": 32,
@@ -58,13 +61,64 @@ def test_too_few_epochs_at_the_configured_size_train_at_a_smaller_one(tiny_mnist
     )
     monkeypatch.setattr(budget, "_time_inference", lambda fit_in, p, device, size=None: 1e-4)
     monkeypatch.setattr(BudgetKeeper, "epoch_done", lambda self, trainer, seconds: None)  # real epochs are faster
-    result = train(_config(tiny_mnist, tmp_path / "run", image_size=48, time_budget=30, epochs=20))
+    # Augmented, so the frozen stem is not cached (its cost is paid before the fit): freezing it first
+    # (as too few epochs fit) gains nothing here, and the size is the lever that does.
+    config = _config(tiny_mnist, tmp_path / "run", image_size=48, time_budget=30, epochs=20, augment="digits")
+    result = train(config)
     fit = result.metrics["time_budget"]
-    assert fit["image_size"] == 32 and fit["epochs"] == result.metrics["epochs"]
+    assert fit["image_size"] == 32 and fit["epochs"] == result.metrics["epochs"] and fit["freeze"] == "until:layer1"
     assert "epoch(s) fit at 48 px; training at 32 px" in capsys.readouterr().out
     saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert saved["image_size"] == 32 and saved["epochs"] == fit["epochs"]
     assert json.loads((result.run_dir / "model.json").read_text())["preprocessing"]["image_size"] == 32
+
+
+def test_too_few_epochs_with_nothing_frozen_freeze_the_high_resolution_stages(
+    tiny_mnist, tmp_path, capsys, monkeypatch
+):
+    # Steps made to cost 1 s with nothing frozen, 0.1 s with the stem to layer1 frozen: about 6 of
+    # the 20 epochs fit in 30 s unfrozen, all 20 frozen, so the run freezes and keeps its size.
+    from tlearn.training import budget
+
+    monkeypatch.setattr(
+        budget, "_time_steps", lambda fit_in, config, device, size=None: 1.0 if not config.freeze.any else 0.1
+    )
+    monkeypatch.setattr(budget, "_time_inference", lambda fit_in, p, device, size=None: 1e-4)
+    monkeypatch.setattr(BudgetKeeper, "epoch_done", lambda self, trainer, seconds: None)
+    result = train(_config(tiny_mnist, tmp_path / "run", image_size=48, time_budget=30, epochs=20))
+    fit = result.metrics["time_budget"]
+    assert fit["freeze"] == "until:layer1" and fit["image_size"] == 48 and fit["epochs"] >= 12
+    out = capsys.readouterr().out
+    assert "epoch(s) fit with nothing frozen; freezing the stem to layer1 (the high-resolution stages)" in out
+    assert "training at" not in out  # enough epochs fit at 48 px
+    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert saved["freeze"] == "until:layer1" and saved["epochs"] == fit["epochs"]
+    # prepare() seeds before building, so a fresh one holds the run's initial weights.
+    initial = prepare(make_config({**saved, "out": str(tmp_path / "unused")})).model.backbone.model
+    trained = load_run(result.run_dir).model.backbone.model
+    assert torch.equal(trained.layer1[0].conv1.weight, initial.layer1[0].conv1.weight)
+    assert not torch.equal(trained.layer2[0].conv1.weight, initial.layer2[0].conv1.weight)
+
+
+def _lever(config_changes: dict, epochs: int = 2):
+    from types import SimpleNamespace
+
+    from tlearn.models.backbones import create_backbone
+
+    config = make_config({**TINY, "epochs": 20, **config_changes})
+    model = SimpleNamespace(backbone=create_backbone("resnet18", "none"))
+    prepared = SimpleNamespace(model=model, prep=SimpleNamespace(in_chans=3, image_size=32))
+    fit = BudgetFit(60.0, epochs, 32, 1.0, 0.1, 1e-4, 1.0, 1.0)
+    return lighter_freeze(config, prepared, SimpleNamespace(cache={"used": False}), fit)
+
+
+def test_freezing_is_a_lever_only_when_too_few_epochs_fit_and_less_is_frozen():
+    assert str(_lever({})) == "until:layer1"
+    assert str(_lever({"freeze": "until:bn1"})) == "until:layer1"
+    assert _lever({}, epochs=12) is None  # 0.6 of the 20 epochs fit
+    assert _lever({"freeze": "until:layer1"}) is None and _lever({"freeze": "until:layer3"}) is None
+    assert _lever({"freeze": "backbone"}) is None
+    assert _lever({"schedule": "gradual", "freeze": "until:layer2"}) is None
 
 
 def test_ema_weights_are_the_saved_model(tiny_mnist, tmp_path):

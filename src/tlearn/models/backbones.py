@@ -119,6 +119,25 @@ class Backbone(nn.Module):
                 self._splittable = False
         return self._splittable
 
+    def high_resolution_end(self, in_chans: int = 3, image_size: int = 64, reduction: int = 4) -> Optional[str]:
+        """The last stage whose output is at most ``reduction`` times smaller than the image: where
+        the high-resolution stages end. They hold few parameters but most of a step's arithmetic,
+        so freezing them is the cheapest way to a faster step (``--time-budget`` does).
+
+        None where the backbone cannot be cut at its stages, where its first stage is already
+        coarser, or where every stage is that fine (nothing would be left to train)."""
+        if not self.splittable(in_chans, image_size):
+            return None
+        x = torch.zeros(1, in_chans, image_size, image_size)
+        last = None
+        with torch.no_grad(), eval_mode(self):
+            for stage in self.stages:
+                x = self.model.get_submodule(stage)(x)
+                if x.ndim != 4 or x.shape[-1] * reduction < image_size:
+                    return last
+                last = stage
+        return None
+
     def stage_of(self, param_name: str) -> Optional[str]:
         """The stage a parameter belongs to: the longest matching stage prefix; ``None`` for the pooling
         layers; the first stage for parameters outside every stage (a ViT's class token, position embedding)."""

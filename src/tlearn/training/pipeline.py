@@ -95,13 +95,24 @@ def _disk_full_message(resume_from: Optional[Path]) -> str:
 
 
 def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir: Path, started: float):
-    """The run fitted to ``--time-budget``: its epochs (and, if too few fit, a smaller image size, for
-    which the run is prepared afresh). The config is saved with plain ``epochs``/``image_size``, so it
-    reproduces the run and a resume does not fit again. Returns config, prepared run, inputs, fit."""
-    from .budget import fit_epochs, refit, smaller_size
+    """The run fitted to ``--time-budget``: its epochs and, if too few fit, its high-resolution
+    stages frozen and then a smaller image size (for each, the run is prepared afresh). The config
+    is saved with plain ``epochs``/``freeze``/``image_size``, so it reproduces the run and a resume
+    does not fit again. Returns config, prepared run, inputs, fit."""
+    from .budget import fit_epochs, lighter_freeze, refit, smaller_size
 
     clock = lambda: seconds_spent(started)  # noqa: E731
     budget = fit_epochs(config, p, fit_in, clock)
+    freeze = lighter_freeze(config, p, fit_in, budget)
+    if freeze is not None:
+        # Freezing always shortens a step (less backward); it is not compared with the timing above,
+        # whose noise on a shared CPU is larger than the gain. Testing costs what it did.
+        words = f"{budget.epochs} epoch(s) fit with {config.freeze.words} frozen; freezing {freeze.words}"
+        print(f"Time budget: {words} (the high-resolution stages)", flush=True)
+        config = config.with_changes(freeze=freeze)
+        p = prepare(config)
+        fit_in = fit_inputs(config, p)
+        budget = fit_epochs(config, p, fit_in, clock, per_example=budget.example_seconds)
     smaller = smaller_size(config, p, fit_in, budget, restart_seconds=time.perf_counter() - started)
     if smaller is not None:
         size = smaller.image_size
