@@ -182,7 +182,7 @@ class TrainConfig(BaseModel):
         le=1e6,
         description="Seconds the whole run may take, from the start of the command to finished outputs: the "
         "epochs (and so the LR schedule) are fitted to it from the measured speed of the first steps and again "
-        "after every epoch; if too few fit, a smaller image size is used.",
+        "after every epoch; if too few fit, the high-resolution stages are frozen, then a smaller image size is used.",
     )
     keep: Literal["best", "last"] = Field(
         "best",
