@@ -78,6 +78,18 @@ def machine(device: str) -> dict:
     return {"cpu": cpu_model(), "cpu_threads": torch.get_num_threads(), "accelerator": accelerator}
 
 
+def available_memory() -> Optional[int]:
+    """Bytes the system can hand out without swapping (Linux ``MemAvailable``); None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return mps is not None and mps.is_available()

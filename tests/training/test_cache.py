@@ -99,6 +99,21 @@ def test_plan_reasons():
         assert (plan is not None) == used and fragment in reason
 
 
+def test_a_cache_larger_than_half_the_available_memory_is_refused(tiny_mnist, tmp_path, monkeypatch):
+    from tlearn.training import cache
+
+    # resnet18 to layer2 at 32 px: 128 x 4 x 4 floats, 8 KB an image; 200 images (100 + 40 + 60) 1.6 MB.
+    monkeypatch.setattr(cache, "available_memory", lambda: 3_000_000)
+    refused = _run(tiny_mnist, tmp_path, "refused", freeze="until:layer2")
+    assert refused["feature_cache"]["used"] is False
+    assert refused["feature_cache"]["reason"] == (
+        "the frozen activations of 200 images would take 1.6 MB, more than half of the 3.0 MB of memory available"
+    )
+    assert refused["test_accuracy"] > 0 and not list((tmp_path / "cache").glob("**/*.safetensors"))
+    monkeypatch.setattr(cache, "available_memory", lambda: 4_000_000)
+    assert _run(tiny_mnist, tmp_path, "kept", freeze="until:layer2")["feature_cache"]["used"] is True
+
+
 def test_stagewise_forward_matches_for_sequential_cnns():
     for name in ("resnet18", "efficientnet_lite0", "densenet121", "mobilenet_v3_small"):
         backbone = create_backbone(name, "none").eval()

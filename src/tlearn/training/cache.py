@@ -28,9 +28,13 @@ from ..data.preprocessing import Preprocessing
 from ..inference import FOLD_MIN_SAMPLES, OutputRows, batched_inference, folded_copy
 from ..models.transfer import TransferModel
 from ..paths import feature_cache_dir
-from ..runtime import BatchSizeTuner, eval_mode, inference_batch_size
+from ..runtime import BatchSizeTuner, available_memory, eval_mode, inference_batch_size
 
 WHOLE_BACKBONE = "backbone"
+# The cache holds every split's activations in memory at once (and writes them to disk): above this
+# share of the memory available at the start, training through the frozen part every step is the
+# safer trade (ResNet-18 frozen to layer1 at 224 px: 800 KB an image, 48 GB for 60,000 images).
+MEMORY_SHARE = 0.5
 CACHE_FORMAT = 3  # 2: keyed on the whole Preprocessing; 3: pooled = the model's own pooling, [N, C]
 
 
@@ -49,8 +53,40 @@ class CachePlan:
     tuner: BatchSizeTuner = field(default_factory=BatchSizeTuner)
 
 
-def plan_cache(config, model: TransferModel, prep: Preprocessing) -> tuple[Optional[CachePlan], str]:
-    """Decide whether caching applies; returns ``(plan or None, reason)``."""
+def plan_cache(config, model: TransferModel, prep: Preprocessing, splits=None) -> tuple[Optional[CachePlan], str]:
+    """Decide whether caching applies; returns ``(plan or None, reason)``. With ``splits`` (the
+    run's ``DataSplits``), a cache larger than ``MEMORY_SHARE`` of the available memory is refused."""
+    plan, reason = _plan(config, model, prep)
+    if plan is not None and splits is not None:
+        too_large = _too_large(plan, model, prep, splits)
+        if too_large:
+            return None, too_large
+    return plan, reason
+
+
+def _too_large(plan: CachePlan, model: TransferModel, prep: Preprocessing, splits) -> Optional[str]:
+    """Why the activations of every split would not fit in memory; None when they do (or it is unknown)."""
+    available = available_memory()
+    if available is None:
+        return None
+    x = torch.zeros(1, prep.in_chans, prep.image_size, prep.image_size, device=next(model.parameters()).device)
+    with torch.no_grad(), eval_mode(model):
+        per_image = FrozenPart(model, plan.stage_index, plan.pooled)(x).numel() * 4  # stored as float32
+    images = len(splits.train) * plan.views + sum(len(s) for s in (splits.val, splits.test) if s is not None)
+    needed = per_image * images
+    if needed <= MEMORY_SHARE * available:
+        return None
+    return (
+        f"the frozen activations of {images:,} images would take {_size(needed)}, more than half "
+        f"of the {_size(available)} of memory available"
+    )
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
+
+
+def _plan(config, model: TransferModel, prep: Preprocessing) -> tuple[Optional[CachePlan], str]:
     if config.feature_cache == "off":
         return None, "turned off (--feature-cache off)"
     if config.schedule == "gradual":

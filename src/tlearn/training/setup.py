@@ -100,7 +100,7 @@ class Fitted:
 
 def fit_inputs(config: TrainConfig, p: Prepared) -> FitInputs:
     """Cached activations when the frozen part allows it exactly, else the plain image path."""
-    plan, reason = plan_cache(config, p.model, p.prep)
+    plan, reason = plan_cache(config, p.model, p.prep, p.splits)
     started = time.perf_counter()
     if plan:
         fit = _cached_inputs(config, p, plan)
