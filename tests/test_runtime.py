@@ -94,8 +94,25 @@ def test_the_machine_names_the_cpu_model_lscpu_shows():
     if shutil.which("lscpu"):
         names = [
             line.split(":", 1)[1].strip()
-            for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            for line in subprocess.run(
+                [shutil.which("lscpu")], capture_output=True, text=True, env={"LC_ALL": "C"}
+            ).stdout.splitlines()
             if line.startswith("Model name")
         ]
-        if names:
+        if names:  # x86 from /proc/cpuinfo, ARM from lscpu itself
             assert cpu_model() == names[0]
+
+
+def test_without_a_model_name_in_proc_cpuinfo_lscpu_names_the_cpu(monkeypatch):
+    import builtins
+
+    from tlearn import runtime
+
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins,
+        "open",
+        lambda path, *a, **k: real_open("/dev/null") if path == "/proc/cpuinfo" else real_open(path, *a, **k),
+    )
+    monkeypatch.setattr(runtime, "_lscpu_model", lambda: "Neoverse-N1")
+    assert cpu_model() == "Neoverse-N1"

@@ -65,7 +65,23 @@ def cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    return _lscpu_model() or platform.processor() or platform.machine() or "unknown"
+
+
+def _lscpu_model() -> Optional[str]:
+    """``lscpu``'s "Model name" where ``/proc/cpuinfo`` has none (ARM names its cores only there)."""
+    import shutil
+    import subprocess
+
+    lscpu = shutil.which("lscpu")
+    if not lscpu:
+        return None
+    try:
+        out = subprocess.run([lscpu], capture_output=True, text=True, timeout=5, env={"LC_ALL": "C"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")]
+    return names[0] if names else None
 
 
 def machine(device: str) -> dict:
