@@ -25,3 +25,17 @@ def test_compare_grid_reuses_cached_features(tiny_mnist, tmp_path):
     assert (tmp_path / "cmp" / "compare.png").is_file() and "| resnet18 |" in (
         tmp_path / "cmp" / "compare.md"
     ).read_text()
+
+
+def test_a_budgeted_cell_reports_what_it_trained(tiny_mnist, tmp_path, monkeypatch):
+    from tlearn.training import budget
+
+    # Too few of the 20 epochs fit with nothing frozen (1 s a step), all of them frozen (0.01 s).
+    monkeypatch.setattr(
+        budget, "_time_steps", lambda fit_in, config, device, size=None: 0.01 if config.freeze.any else 1
+    )
+    monkeypatch.setattr(budget.BudgetKeeper, "epoch_done", lambda self, trainer, seconds: None)
+    cfg = make_config({**BASE, "data_dir": str(tiny_mnist), "time_budget": 20, "epochs": 20, "augment": "digits"})
+    rows = compare(cfg, ["resnet18"], ["random"], [40], ["none"], tmp_path / "cmp")
+    assert rows[0]["freeze"] == "until:layer1" and rows[0]["image_size"] == 32
+    assert "| resnet18 | random | until:layer1 | 40 | 32 |" in (tmp_path / "cmp" / "compare.md").read_text()

@@ -17,7 +17,17 @@ from .distributed import check_distributed
 from .pipeline import train
 
 INIT_WEIGHTS = {"pretrained": "imagenet", "random": "none"}
-TABLE_FIELDS = ["backbone", "init", "freeze", "train_size", "test_accuracy", "test_samples", "seconds", "feature_cache"]
+TABLE_FIELDS = [
+    "backbone",
+    "init",
+    "freeze",
+    "train_size",
+    "image_size",
+    "test_accuracy",
+    "test_samples",
+    "seconds",
+    "feature_cache",
+]
 
 
 def compare(
@@ -51,12 +61,14 @@ def compare(
         )
         started = time.perf_counter()
         metrics = train(config, overwrite=overwrite).metrics
+        fitted = metrics.get("time_budget") or {}  # --time-budget may freeze more and shrink the images
         rows.append(
             {
                 "backbone": backbone,
                 "init": init,
-                "freeze": freeze,
+                "freeze": fitted.get("freeze", freeze),
                 "train_size": metrics["train_samples"],
+                "image_size": metrics["image_size"],
                 "test_accuracy": round(metrics["test_accuracy"], 6),
                 "test_samples": metrics["test_samples"],
                 "seconds": round(time.perf_counter() - started, 1),
@@ -87,11 +99,12 @@ def _write_tables(rows: list[dict], out: Path) -> None:
     writer.writerows(rows)
     atomic_write_text(out / "compare.csv", buffer.getvalue())
     lines = [
-        "| backbone | init | freeze | train images | test accuracy | test images | seconds |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| backbone | init | freeze | train images | image px | test accuracy | test images | seconds |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['backbone']} | {r['init']} | {r['freeze']} | {r['train_size']} | {100 * r['test_accuracy']:.2f}% | "
+        f"| {r['backbone']} | {r['init']} | {r['freeze']} | {r['train_size']} | {r['image_size']} | "
+        f"{100 * r['test_accuracy']:.2f}% | "
         f"{r['test_samples']} | {r['seconds']} |"
         for r in rows
     ]
