@@ -55,11 +55,6 @@ class FreezeSpec:
         """True when some part of the backbone is frozen."""
         return self.kind != "none"
 
-    @property
-    def words(self) -> str:
-        """What is frozen, for messages: 'nothing', 'the backbone' or 'the stem to <stage>'."""
-        return {"none": "nothing", "backbone": "the backbone"}.get(self.kind, f"the stem to {self.stage}")
-
 
 Freeze = Annotated[FreezeSpec, BeforeValidator(FreezeSpec.parse), PlainSerializer(str, return_type=str)]
 DatasetName = Literal["mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100", "svhn", "folder", "csv"]

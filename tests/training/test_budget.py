@@ -12,6 +12,7 @@ from tlearn.config import make_config
 from tlearn.inference import evaluate_run
 from tlearn.runs.spec import load_run
 from tlearn.training.budget import BudgetFit, BudgetKeeper, lighter_freeze
+from tlearn.training.distributed import launch_environment
 from tlearn.training.optim import CosineWithWarmup
 from tlearn.training.pipeline import train
 from tlearn.training.setup import prepare
@@ -94,7 +95,8 @@ def test_too_few_epochs_with_nothing_frozen_freeze_the_high_resolution_stages(
     saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert saved["freeze"] == "until:layer1" and saved["epochs"] == fit["epochs"]
     # prepare() seeds before building, so a fresh one holds the run's initial weights.
-    initial = prepare(make_config({**saved, "out": str(tmp_path / "unused")})).model.backbone.model
+    with launch_environment():  # as train() does: prepare() seeds, and Lightning's seed variables must not leak
+        initial = prepare(make_config({**saved, "out": str(tmp_path / "unused")})).model.backbone.model
     trained = load_run(result.run_dir).model.backbone.model
     assert torch.equal(trained.layer1[0].conv1.weight, initial.layer1[0].conv1.weight)
     assert not torch.equal(trained.layer2[0].conv1.weight, initial.layer2[0].conv1.weight)

@@ -107,7 +107,7 @@ def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir:
     if freeze is not None:
         # Freezing always shortens a step (less backward); it is not compared with the timing above,
         # whose noise on a shared CPU is larger than the gain. Testing costs what it did.
-        words = f"{budget.epochs} epoch(s) fit with {config.freeze.words} frozen; freezing {freeze.words}"
+        words = f"{budget.epochs} epoch(s) fit with {_frozen(config.freeze)} frozen; freezing {_frozen(freeze)}"
         print(f"Time budget: {words} (the high-resolution stages)", flush=True)
         config = config.with_changes(freeze=freeze)
         p = prepare(config)
@@ -125,6 +125,10 @@ def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir:
     config = config.with_changes(epochs=budget.epochs, time_budget=None)
     _save_config(run_dir, config)
     return config, p, fit_in, budget
+
+
+def _frozen(spec: FreezeSpec) -> str:
+    return {"none": "nothing", "backbone": "the backbone"}.get(spec.kind, f"the stem to {spec.stage}")
 
 
 def _budget_keeper(config: TrainConfig, budget, run_dir: Path, started: float):
