@@ -9,11 +9,12 @@ call in Python). The cosine schedule then decays over exactly those
 epochs. The chosen number is printed, saved in config.yaml (as ``epochs``) and in metrics.json.
 
 When the budget leaves fewer than ``MIN_EPOCH_SHARE`` of the configured epochs, more epochs are
-worth more than what buys them. Two levers, in this order, each taken only if it fits more epochs:
-:func:`lighter_freeze` freezes the high-resolution stages (the default recipe under a 60 s budget,
-seeds 0-2, AMD EPYC: 98.24-98.58 % against 97.93-98.36 % at a smaller size with nothing frozen),
-then :func:`smaller_size` shrinks the images (8 epochs at 64 px beat 4 at 80 px). The pipeline
-prepares the run afresh for each. A machine's speed drifts during a run (on the 2-core reference VM epochs
+worth more than what buys them. Two levers, in this order: :func:`lighter_freeze` freezes the
+high-resolution stages (the default recipe under a 60 s budget, seeds 0-2 three times on two
+kernel sets, AMD EPYC: 98.12-98.78 %, against 97.93-98.36 % in the same hour at a smaller size
+with nothing frozen), then, if still too few fit, :func:`smaller_size` shrinks the images (8
+epochs at 64 px beat 4 at 80 px). The pipeline prepares the run afresh for each. A machine's
+speed drifts during a run (on the 2-core reference VM epochs
 took from 3.8 to 5.4 s at the same settings within minutes), so :class:`BudgetKeeper` re-fits the
 epochs at the end of each epoch from the epochs' measured times, and the cosine schedule with them.
 """
@@ -177,8 +178,10 @@ def lighter_freeze(config, p: Prepared, fit_in: FitInputs, fit: BudgetFit) -> Op
     """``until:<stage>`` freezing the high-resolution stages (see ``Backbone.high_resolution_end``)
     when ``fit`` has too few epochs and less is frozen now; None otherwise.
 
-    Those stages cost most of a step and learn least from a few images: the fast recipe froze
-    them at no measured cost in accuracy for 0.70x the step. Not with gradual unfreezing (it
+    Those stages cost much of a step and learn least from a few images: the fast recipe froze
+    them at no measured cost in accuracy for 0.70x the step (0.8x at the default's 80 px). It is
+    taken without timing the frozen step against the other: it is always the shorter, and on a
+    shared CPU the timings' noise is as large as the gain. Not with gradual unfreezing (it
     schedules the freezing itself) or on cached activations (the frozen part is paid for already).
     """
     if not too_few_epochs(config, fit) or config.schedule == "gradual" or fit_in.cache.get("used"):

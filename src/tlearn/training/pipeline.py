@@ -106,7 +106,8 @@ def _fit_to_budget(config: TrainConfig, p: Prepared, fit_in: FitInputs, run_dir:
     freeze = lighter_freeze(config, p, fit_in, budget)
     if freeze is not None:
         # Freezing always shortens a step (less backward); it is not compared with the timing above,
-        # whose noise on a shared CPU is larger than the gain. Testing costs what it did.
+        # whose noise on a shared CPU is as large as the gain. The test evaluation runs the whole
+        # model either way, so its timing is kept.
         words = f"{budget.epochs} epoch(s) fit with {_frozen(config.freeze)} frozen; freezing {_frozen(freeze)}"
         print(f"Time budget: {words} (the high-resolution stages)", flush=True)
         config = config.with_changes(freeze=freeze)
