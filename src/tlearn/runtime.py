@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
 import time
 from contextlib import contextmanager
 from typing import Optional
@@ -178,8 +179,8 @@ class BatchSizeTuner:
 
     def rate(self, multiple: int) -> float:
         """The median images/s measured at ``multiple`` base batches (0 if never timed)."""
-        rates = sorted(self._rates.get(multiple, []))
-        return rates[len(rates) // 2] if rates else 0.0
+        rates = self._rates.get(multiple)
+        return statistics.median_high(rates) if rates else 0.0
 
     def record(self, samples: int, seconds: float) -> None:
         """Report how long the last batch took; moves to the next trial or to the best size."""
