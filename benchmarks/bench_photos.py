@@ -1,8 +1,8 @@
 """Benchmark: the photo path on flowers12 (12 classes, 720 training / 240 test photos).
 
 Measures images/s of decoding (the whole folder, at the 256-px working size of a 224-px model, one
-thread and a thread per core), of the photo augmentation (random resized crop, flip, TrivialAugment,
-then normalisation) and of the evaluation view, then times ``tlearn train --data-dir flowers12`` with
+thread and a thread per core), of the photo augmentation (random resized crop, flip, then
+normalisation) and of the evaluation view, then times ``tlearn train --data-dir flowers12`` with
 no other flag (the data-aware defaults) and the linear probe beside it, each in a child process with
 an empty feature cache. Target (issue 11): the defaults in <= 2 min at >= the probe's accuracy.
 """

@@ -116,7 +116,7 @@ class TrainConfig(BaseModel):
     augment: Literal["none", "seed", "digits", "photo", "randaugment"] = Field(
         "none",
         description="Training augmentation: seed (seed 000's shear/zoom/flip), digits (small shifts, "
-        "rotations, scaling), photo (random resized crop, flip, TrivialAugment), randaugment or none.",
+        "rotations, scaling), photo (random resized crop, horizontal flip), randaugment or none.",
     )
 
     # --- model ----------------------------------------------------------------------------
