@@ -3,6 +3,7 @@ stages frozen and then a smaller image size when too few epochs fit; --ema: the 
 the model."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -112,6 +113,19 @@ def _lever(config_changes: dict, epochs: int = 2):
     prepared = SimpleNamespace(model=model, prep=SimpleNamespace(in_chans=3, image_size=32))
     fit = BudgetFit(60.0, epochs, 32, 1.0, 0.1, 1e-4, 1.0, 1.0)
     return lighter_freeze(config, prepared, SimpleNamespace(cache={"used": False}), fit)
+
+
+def test_the_test_evaluation_is_estimated_with_what_an_evaluation_costs_beyond_its_timed_passes():
+    # 10,000 test images at 1 ms each in the timed passes: 10 s of passes, 11.5 s of evaluation,
+    # and the epochs (32 steps of 0.1 s) fill what the reserve, the set-up and the outputs leave.
+    from tlearn.training import budget
+
+    config = make_config({**TINY, "time_budget": 60, "epochs": 20})
+    p = SimpleNamespace(splits=SimpleNamespace(val=None, test=range(10_000)))
+    fit = budget._fit(config, p, SimpleNamespace(train_loader=range(32)), 0.1, 1e-3, 5.0, 32)
+    assert budget.EVALUATION_OVERHEAD > 1 and fit.evaluation_seconds == pytest.approx(10.0 * budget.EVALUATION_OVERHEAD)
+    left = 60 * budget.SAFETY - 5.0 - fit.evaluation_seconds - budget.OUTPUT_SECONDS
+    assert fit.epochs == int(left // (32 * 0.1 + budget.EPOCH_OVERHEAD_SECONDS)) == 10
 
 
 def test_freezing_is_a_lever_only_when_too_few_epochs_fit_and_less_is_frozen():
