@@ -1,15 +1,22 @@
-"""The validated config: errors that name the field and its source, YAML, presets, freeze specs."""
+"""The validated config: errors that name the field and its source, YAML, presets, freeze specs,
+sections and reset words."""
+
+import typing
 
 import pytest
 
 from tlearn.config import (
+    RESET,
+    SECTIONS,
     FreezeSpec,
     TrainConfig,
     config_to_yaml,
+    field_section,
     load_preset,
     make_config,
     preset_names,
     read_yaml,
+    reset_word,
     resolve_config,
 )
 from tlearn.errors import ConfigError
@@ -130,3 +137,58 @@ def test_a_seed_numpy_cannot_take_is_refused_up_front():
     assert make_config({"seed": 2**32 - 1}).seed == 2**32 - 1
     with pytest.raises(ConfigError, match="seed"):
         make_config({"seed": 2**32})
+
+
+def test_every_field_declares_its_section():
+    """--help groups the flags by the section each field declares; a field made without one is caught here."""
+    missing = [
+        name for name, field in TrainConfig.model_fields.items() if "section" not in (field.json_schema_extra or {})
+    ]
+    assert not missing, missing
+    assert {field_section(name) for name in TrainConfig.model_fields} == set(SECTIONS)
+    assert (field_section("dataset"), field_section("backbone"), field_section("epochs")) == (
+        "data",
+        "model",
+        "optimisation",
+    )
+    assert field_section("out") == "execution"
+
+
+def test_every_optional_field_and_only_those_declare_a_reset_word():
+    for name, field in TrainConfig.model_fields.items():
+        optional = type(None) in typing.get_args(field.annotation)
+        assert (reset_word(name) is not None) == optional, name
+        assert not optional or field.default is None, name
+    words = {name: reset_word(name) for name in ("train_size", "test_size", "image_size", "ema", "num_workers")}
+    assert words == {
+        "train_size": "all",
+        "test_size": "all",
+        "image_size": "native",
+        "ema": "off",
+        "num_workers": "auto",
+    }
+
+
+def test_reset_overrides_a_preset_and_a_file(tmp_path):
+    """RESET puts a field back to its natural value over every layer below; None still means "not given"."""
+    assert resolve_config("mnist1000-fast").train_size == 1000
+    reset = resolve_config("mnist1000-fast", overrides={"train_size": RESET, "image_size": RESET, "lr": None})
+    assert reset.train_size is None and reset.image_size is None and reset.lr == load_preset("mnist1000-fast")["lr"]
+    path = tmp_path / "c.yaml"
+    path.write_text("ema: 0.99\ntime_budget: 60\n")
+    from_file = resolve_config(None, path, {"ema": RESET, "time_budget": None})
+    assert from_file.ema is None and from_file.time_budget == 60
+    assert make_config({"train_size": RESET, "epochs": RESET}).train_size is None  # any field: its default
+    assert make_config({"epochs": RESET}).epochs == TrainConfig().epochs
+
+
+def test_null_in_a_config_file_still_resets(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train_size: null\nimage_size: null\n")
+    cfg = resolve_config("mnist1000-fast", path)
+    assert cfg.train_size is None and cfg.image_size is None
+
+
+def test_reset_of_an_unknown_option_is_named():
+    with pytest.raises(ConfigError, match="^unknown option --nope "):
+        resolve_config(None, None, {"nope": RESET})

@@ -255,6 +255,13 @@ CASES = [
         "does not exist",
     ),
     ("export-to-directory", lambda t, m: ["export", str(_run_dir(t, m)), "--output", str(t)], "is a directory"),
+    (
+        "export-timm-to-output",
+        lambda t, m: ["export", str(t), "--format", "timm", "--output", str(t / "m")],
+        "--format timm writes a folder: give it as --out DIR",
+    ),
+    ("export-onnx-to-out", lambda t, m: ["export", str(t), "--out", str(t / "m")], "give it as --output FILE"),
+    ("train-size-not-a-number", lambda t, m: [*TRAIN, "--train-size", "most"], "takes a whole number or 'all'"),
     ("resume-not-a-run", lambda t, m: ["train", "--resume", str(t)], "not a tlearn run directory"),
     (
         "resume-with-options",

@@ -67,6 +67,10 @@ def test_compare_rejects_bad_lists():
     assert result.returncode == 2 and "--init takes pretrained and/or random" in result.stderr
     result = tlearn("compare", "--train-sizes", "100,lots")
     assert result.returncode == 2 and "not 'lots'" in result.stderr
+    result = tlearn("compare", "--freezes", "backbone,half")
+    assert result.returncode == 2 and "--freezes takes backbone, none or until:<stage>, not 'half'" in result.stderr
+    result = tlearn("compare", "--freeze", "none")  # one value per --freeze, as in train: compare's list is --freezes
+    assert result.returncode == 2 and "No such option: --freeze" in result.stderr and "--freezes" in result.stderr
 
 
 def test_compare_and_lr_find_take_the_train_options(tiny_mnist, tmp_path):
@@ -80,7 +84,7 @@ def test_compare_and_lr_find_take_the_train_options(tiny_mnist, tmp_path):
         "random",
         "--train-sizes",
         "40",
-        "--freeze",
+        "--freezes",
         "none",
         "--data-dir",
         str(tiny_mnist),
@@ -123,3 +127,29 @@ def test_mnist_written_as_png_files_needs_no_flags(mnist_root, tmp_path):
     assert metrics["train_samples"] == 300 - 60 and metrics["test_samples"] == 100  # a holdout of 60 validates
     assert metrics["test_accuracy"] > 0.5  # chance is 0.1; about 0.8 after 3 epochs on 240 digits
     assert "in_chans: 1" in (out / "config.yaml").read_text()
+
+
+def test_a_reset_word_overrides_the_preset(tiny_mnist, tmp_path):
+    """mnist1000-fast trains on 1,000 images (here --dry-run's 64); --train-size all takes every one of the 300."""
+    out = tmp_path / "run"
+    result = tlearn(
+        "train",
+        "--preset",
+        "mnist1000-fast",
+        "--dry-run",
+        "--train-size",
+        "all",
+        "--test-size",
+        "all",
+        "--data-dir",
+        str(tiny_mnist),
+        "--image-size",
+        "32",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["train_samples"], metrics["test_samples"]) == (300, 100)
+    assert "train_size: null" in (out / "config.yaml").read_text()

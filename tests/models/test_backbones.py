@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tlearn.errors import ConfigError
-from tlearn.models.backbones import backbone_info, create_backbone
+from tlearn.models.backbones import SOURCES, backbone_info, create_backbone, parse_backbone_name
 
 
 @pytest.mark.parametrize(
@@ -72,6 +72,26 @@ def test_unknown_backbone():
         create_backbone("resnet5000")
     with pytest.raises(ConfigError, match="unknown timm model"):
         create_backbone("timm/not_a_model")
+
+
+@pytest.mark.parametrize(
+    "name, parsed",
+    [
+        ("efficientnet_lite0", ("package", "tf_efficientnet_lite0")),
+        ("resnet50", ("torchvision", "resnet50")),
+        ("resnet5000", ("torchvision", "resnet5000")),  # torchvision's source says it does not know it
+        ("timm/resnet10t", ("timm", "resnet10t")),
+        ("local-dir:runs/exported", ("local-dir", "runs/exported")),
+        ("hf-hub:org/name", ("hf-hub", "org/name")),
+    ],
+)
+def test_a_name_is_parsed_once_into_a_source_of_the_table_and_an_architecture(name, parsed):
+    assert parse_backbone_name(name) == parsed and parsed[0] in SOURCES
+
+
+def test_the_info_records_the_source_the_name_was_parsed_to():
+    for name in ("efficientnet_lite0", "resnet18", "timm/resnet10t"):
+        assert backbone_info(name).source == parse_backbone_name(name)[0]
 
 
 def test_info_comes_before_building_and_matches_the_built_backbone():

@@ -1,4 +1,5 @@
-"""The typer application every command registers on, the ``--debug`` switch, and loading the stack."""
+"""The typer application every command registers on, the ``--debug`` switch, the base config of the
+training commands (data-aware defaults layered under files and flags), and loading the stack."""
 
 from __future__ import annotations
 
@@ -26,13 +27,32 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
     DEBUG["on"] = debug or os.environ.get("TLEARN_DEBUG", "") not in ("", "0")
 
 
+def resolve_with_data_defaults(preset: Optional[str], config_file, overrides: dict):
+    """preset (or the data's own defaults) < config file < options: the config, and the data profile used
+    (None with an explicit ``preset``, which is taken as it is).
+
+    Without ``preset``, the data named by the options and file is detected and its preset is the
+    base layer, adapted to another backbone when one is chosen; the profile's summary becomes the
+    config's ``description`` unless one is given.
+    """
+    from ..config import for_another_backbone, given_values, resolve_config
+    from ..data.profile import detect
+
+    if preset:
+        return resolve_config(preset, config_file, overrides), None
+    given = given_values(config_file, overrides)
+    profile = detect(given.get("data_dir"), given.get("data_file"), given.get("dataset"))
+    base = {"dataset": profile.dataset, **profile.extra, **for_another_backbone(profile.preset, given)}
+    if not given.get("description"):
+        base["description"] = f"defaults '{profile.preset}' for {profile.summary}"
+    return resolve_config(profile.preset, config_file, overrides, defaults=base), profile
+
+
 def resolve_base_config(preset: Optional[str], config_file, overrides: dict):
     """preset (or, without one, the defaults that suit the data) < config file < options.
 
     Prints the one line that says which data-aware defaults were chosen.
     """
-    from ..data.profile import resolve_with_data_defaults
-
     config, profile = resolve_with_data_defaults(preset, config_file, overrides)
     if profile is not None:
         print(f"Data: {profile.summary} → defaults '{profile.preset}' (a --preset or flags override them)")

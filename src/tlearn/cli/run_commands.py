@@ -6,11 +6,13 @@ import sys
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
+from ..config import RESET
 from .app import app, load_stack
+from .options import FlagValueError, reset_option
 
 RUN_DIR = typer.Argument(..., help="A finished run directory.")
 TTA = typer.Option(1, "--tta", min=1, max=9, help="Average N shifted views per image (test-time augmentation).")
@@ -19,11 +21,14 @@ TTA = typer.Option(1, "--tta", min=1, max=9, help="Average N shifted views per i
 @app.command()
 def evaluate(
     run_dir: Path = RUN_DIR,
-    data_dir: Optional[str] = typer.Option(
-        None, "--data-dir", help="Dataset root (default: the run's, else $TLEARN_DATA_DIR)."
+    data_dir: Optional[Any] = reset_option(
+        "--data-dir", str, "default", "Dataset root ('default', the default: the run's, else $TLEARN_DATA_DIR)."
     ),
-    test_size: Optional[int] = typer.Option(
-        None, "--test-size", help="Evaluate on a seeded stratified subset of N test images."
+    test_size: Optional[Any] = reset_option(
+        "--test-size",
+        int,
+        "all",
+        "Evaluate on a seeded stratified subset of N test images ('all', the default: every test image).",
     ),
     tta: int = TTA,
 ) -> None:
@@ -38,7 +43,8 @@ def evaluate(
     from ..inference import evaluate_run
     from ..runs.spec import load_run
 
-    metrics = evaluate_run(load_run(run_dir), data_dir, test_size, tta)
+    given = [None if value is RESET else value for value in (data_dir, test_size)]
+    metrics = evaluate_run(load_run(run_dir), *given, tta)
     console = Console()
     views = f" ({tta} test-time views)" if tta > 1 else ""
     console.print(
@@ -102,9 +108,29 @@ def predict(
 
 
 class ExportFormat(str, Enum):
+    """What ``tlearn export`` writes: one ONNX or TorchScript file, or a timm model folder."""
+
     onnx = "onnx"
     torchscript = "torchscript"
     timm = "timm"
+
+
+EXTENSIONS = {ExportFormat.onnx: "onnx", ExportFormat.torchscript: "pt"}
+
+
+def _export_target(format: ExportFormat, output: Optional[Path], out: Optional[Path]) -> Path:
+    """Where an export goes: ``--output FILE`` for the one-file formats, ``--out DIR`` for timm's folder."""
+    if format is ExportFormat.timm:
+        if output is not None:
+            raise FlagValueError("--format timm writes a folder: give it as --out DIR, not --output")
+        if out is None:
+            raise FlagValueError("--format timm needs --out DIR (the model folder to write)")
+        return out
+    if out is not None:
+        raise FlagValueError(f"--format {format.value} writes one file: give it as --output FILE, not --out")
+    if output is None:
+        raise FlagValueError(f"--format {format.value} needs --output FILE (e.g. model.{EXTENSIONS[format]})")
+    return output
 
 
 @app.command()
@@ -113,13 +139,17 @@ def export(
     format: ExportFormat = typer.Option(
         ExportFormat.onnx, "--format", help="onnx | torchscript | timm (a folder timm and the Hugging Face Hub load)."
     ),
-    output: Path = typer.Option(..., "--output", help="File to write (e.g. model.onnx); a folder for --format timm."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", help="File to write for --format onnx or torchscript (e.g. model.onnx)."
+    ),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write for --format timm."),
 ) -> None:
     """Export a trained model; the result is checked against PyTorch before success is reported.
 
     Example: tlearn export runs/my-run --format onnx --output digits.onnx ;
-    tlearn export runs/my-run --format timm --output digits-timm
+    tlearn export runs/my-run --format timm --out digits-timm
     """
+    target = _export_target(format, output, out)
     load_stack()
     from ..runs.export import export_onnx, export_torchscript
     from ..runs.spec import load_run
@@ -133,5 +163,5 @@ def export(
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        info = exporters[format](run, output)
+        info = exporters[format](run, target)
     print(f"Exported {info['format']} to {info['output']} (max abs diff vs PyTorch {info['max_abs_diff']:.2e})")

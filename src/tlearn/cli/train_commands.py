@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .app import app, load_stack, resolve_base_config
-from .options import flag, with_config_options
+from .options import FlagValueError, flag, with_config_options
 
 PRESET = typer.Option(None, "--preset", help="Start from a shipped preset (see 'tlearn presets'); flags override it.")
 CONFIG = typer.Option(None, "--config", help="YAML config file; flags override it.")
@@ -60,32 +60,33 @@ def print_summary(result) -> None:
 
     if result is None:  # a DDP rank other than 0: rank 0 reports
         return
-    m = result.metrics
+    record = result.record
+    balanced = record.balanced_accuracy
     console = Console()
     console.print(
-        f"[bold green]Test accuracy {100 * m['test_accuracy']:.2f}%[/] on {m['test_samples']:,} test images "
-        f"({m['train_samples']:,} training images, {m['epochs']} epochs, seed {m['seed']}); "
-        f"balanced accuracy {100 * m['balanced_accuracy']:.2f}%"
+        f"[bold green]Test accuracy {100 * record.test_accuracy:.2f}%[/] on {record.test_samples:,} test images "
+        f"({record.train_samples:,} training images, {record.epochs} epochs, seed {record.seed})"
+        + (f"; balanced accuracy {100 * balanced:.2f}%" if balanced is not None else "")
     )
-    if m.get("keep") in ("best", "ema") or m.get("stopped_early"):
-        from ..runs.report import kept_model
+    from ..runs.report import device_label, kept_model
 
-        console.print(f"Model from {kept_model(m)}")
-    if m.get("skipped_files"):
-        console.print(f"Skipped {m['skipped_files']} file(s) that are not decodable images (see metrics.json)")
-    if m.get("tta_views", 1) > 1:
+    if record.keep in ("best", "ema") or record.stopped_early:
+        console.print(f"Model from {kept_model(record)}")
+    if record.skipped_files:
+        console.print(f"Skipped {record.skipped_files} file(s) that are not decodable images (see metrics.json)")
+    if record.tta_views > 1 and record.test_accuracy_single_view is not None:
         console.print(
-            f"Test-time augmentation: {m['tta_views']} views; one view alone gives "
-            f"{100 * m['test_accuracy_single_view']:.2f}%"
+            f"Test-time augmentation: {record.tta_views} views; one view alone gives "
+            f"{100 * record.test_accuracy_single_view:.2f}%"
         )
-    if m.get("final_val_accuracy") is not None:
+    if record.final_val_accuracy is not None:
         console.print(
-            f"Validation accuracy (last epoch, {m['val_source']}, {m['val_samples']:,} images): "
-            f"{100 * m['final_val_accuracy']:.2f}%"
+            f"Validation accuracy (last epoch, {record.val_source}, {record.val_samples:,} images): "
+            f"{100 * record.final_val_accuracy:.2f}%"
         )
-    from ..runs.report import device_label
-
-    console.print(f"Training time {m['train_seconds']:.1f} s, total {m['total_seconds']:.1f} s on {device_label(m)}")
+    console.print(
+        f"Training time {record.train_seconds:.1f} s, total {record.total_seconds:.1f} s on {device_label(record)}"
+    )
     console.print(f"Run directory: {result.run_dir}")
 
 
@@ -114,20 +115,32 @@ def lr_find(
     print(f"Plot: {result['plot']}")
 
 
-def _items(text: str) -> list[str]:
+def _items(text: str, option: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
     if not values:
-        raise typer.BadParameter(f"empty list: '{text}'")
+        raise FlagValueError(f"{option} takes a comma-separated list, not '{text}'")
     return values
 
 
-def _sizes(text: str) -> list[Optional[int]]:
-    sizes = []
-    for item in _items(text):
-        if item != "all" and not item.isdigit():
-            raise typer.BadParameter(f"--train-sizes takes whole numbers or 'all', not '{item}'")
-        sizes.append(None if item == "all" else int(item))
-    return sizes
+def _grid(backbones: str, init: str, train_sizes: str, freezes: str) -> tuple[list, list, list, list]:
+    """compare's lists, checked before anything loads: backbones, inits, sizes (None: all), freeze settings."""
+    from ..config import FreezeSpec
+
+    inits = _items(init, "--init")
+    unknown = [i for i in inits if i not in ("pretrained", "random")]
+    if unknown:
+        raise FlagValueError(f"--init takes pretrained and/or random, not '{unknown[0]}'")
+    sizes = _items(train_sizes, "--train-sizes")
+    bad_size = next((s for s in sizes if s != "all" and not s.isdigit()), None)
+    if bad_size is not None:
+        raise FlagValueError(f"--train-sizes takes whole numbers or 'all', not '{bad_size}'")
+    settings = _items(freezes, "--freezes")
+    for item in settings:
+        try:
+            FreezeSpec.parse(item)
+        except ValueError:
+            raise FlagValueError(f"--freezes takes backbone, none or until:<stage>, not '{item}'") from None
+    return _items(backbones, "--backbones"), inits, [None if s == "all" else int(s) for s in sizes], settings
 
 
 @app.command()
@@ -137,7 +150,9 @@ def compare(
     backbones: str = typer.Option("efficientnet_lite0", "--backbones", help="Comma-separated backbones."),
     init: str = typer.Option("pretrained", "--init", help="Comma-separated: pretrained, random."),
     train_sizes: str = typer.Option("100,1000", "--train-sizes", help="Comma-separated training-set sizes ('all')."),
-    freeze: str = typer.Option("backbone", "--freeze", help="Comma-separated freeze settings."),
+    freezes: str = typer.Option(
+        "backbone", "--freezes", help="Comma-separated --freeze settings (backbone, none, until:<stage>)."
+    ),
     preset: Optional[str] = typer.Option(None, "--preset", help="Preset the grid starts from (default: 'default')."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config the grid starts from."),
     out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for the runs and the tables."),
@@ -148,15 +163,13 @@ def compare(
     Train options set the grid's base configuration; the grid sets each run's backbone, weights, freezing and size.
 
     Example: tlearn compare --backbones efficientnet_lite0,resnet18 --init pretrained,random --train-sizes 100,1000
+    --freezes backbone,none
     """
+    grid = _grid(backbones, init, train_sizes, freezes)
     load_stack(plots=True)
     from ..training.compare import compare as run_compare
 
-    unknown = [i for i in _items(init) if i not in ("pretrained", "random")]
-    if unknown:
-        raise typer.BadParameter(f"--init takes pretrained and/or random, not '{unknown[0]}'")
     base = resolve_base_config(preset, config, overrides)
-    grid = (_items(backbones), _items(init), _sizes(train_sizes), _items(freeze))
     rows = run_compare(base, *grid, out, overwrite=overwrite)
     print(f"{len(rows)} runs; tables: {out / 'compare.csv'}, {out / 'compare.md'}; plot: {out / 'compare.png'}")
 

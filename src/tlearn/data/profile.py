@@ -2,8 +2,9 @@
 
 ``tlearn train --data-dir photos/`` needs no other flag: the folder is recognised (MNIST-style
 IDX files, CIFAR or SVHN files, class folders, a CSV file), a few image headers are read to tell
-photos from small images, and the matching preset becomes the base of the run's config, below
-any ``--config`` file and flags. An explicit ``--preset`` turns this off.
+photos from small images, and ``detect`` names the matching preset and any further defaults the
+data implies. The CLI layers them under any ``--config`` file and flags (``cli.app``); an explicit
+``--preset`` turns this off.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from ..config import TrainConfig, load_preset, read_yaml, resolve_config
 from ..paths import data_root
 from .idx import IDX_DATASETS
 from .images import has_image_suffix
@@ -116,33 +116,3 @@ def _has_class_folders(root: Path) -> bool:
         return False
     folder = root / "train" if (root / "train").is_dir() else root
     return sum(1 for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) >= 2
-
-
-def _for_another_backbone(preset: str, given: dict[str, Any]) -> dict[str, Any]:
-    """A preset's size and ``until:<stage>`` freezing belong to its own backbone: with another one
-    chosen, its native size and a frozen backbone (a linear head, valid for any model) instead."""
-    values = load_preset(preset)
-    if given.get("backbone", values.get("backbone")) == values.get("backbone"):
-        return {}
-    adapted = {} if "image_size" in given else {"image_size": None}
-    if str(values.get("freeze", "none")).startswith("until:") and "freeze" not in given:
-        adapted["freeze"] = "backbone"
-    return adapted
-
-
-def resolve_with_data_defaults(
-    preset: Optional[str], config_file: Optional[str | Path], overrides: dict[str, Any]
-) -> tuple[TrainConfig, Optional[DataProfile]]:
-    """preset (or the data's own defaults) < config file < options, and the profile used (if any).
-
-    Without ``preset``, the data named by the options and file is detected and its preset is the
-    base layer; the profile's summary becomes the config's ``description`` unless one is given.
-    """
-    if preset:
-        return resolve_config(preset, config_file, overrides), None
-    given = {**(read_yaml(config_file) if config_file else {}), **{k: v for k, v in overrides.items() if v is not None}}
-    profile = detect(given.get("data_dir"), given.get("data_file"), given.get("dataset"))
-    base = {"dataset": profile.dataset, **profile.extra, **_for_another_backbone(profile.preset, given)}
-    if not given.get("description"):
-        base["description"] = f"defaults '{profile.preset}' for {profile.summary}"
-    return resolve_config(profile.preset, config_file, overrides, defaults=base), profile

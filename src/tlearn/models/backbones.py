@@ -1,8 +1,8 @@
 """Backbone registry and factory: one interface for torchvision, timm and EfficientNet-Lite0.
 
-``create_backbone(name, weights)`` returns a :class:`Backbone` with timm's two-step interface:
-``forward_features`` maps images to unpooled features (a map ``[B, C, H, W]``, or a ViT's tokens),
-``pool`` applies the model's own pooling and pre-logits layers (timm's ``forward_head(...,
+``create_backbone(name, weights)`` returns a :class:`~tlearn.models.backbone.Backbone` with timm's
+two-step interface: ``forward_features`` maps images to unpooled features (a map ``[B, C, H, W]``,
+or a ViT's tokens), ``pool`` applies the model's own pooling and pre-logits layers (timm's ``forward_head(...,
 pre_logits=True)``; for torchvision, see ``torchvision_split``) and ``forward`` does both. Only the
 final linear layer is gone, so a linear head on ``forward`` sees exactly the features the model's
 author classified. Every backbone also names its *stages* in forward order (``layer3``,
@@ -10,8 +10,10 @@ author classified. Every backbone also names its *stages* in forward order (``la
 (``BackboneInfo``: mean/std, native input size, crop), which ``backbone_info(name)`` gives cheaply.
 
 Names: ``efficientnet_lite0`` (timm ``tf_efficientnet_lite0`` + packaged ImageNet weights), any
-torchvision classifier (``resnet50``, ``vgg16``, ``vit_b_16``, ``swin_t`` …), and any timm model as
-``timm/<name>``.
+torchvision classifier (``resnet50``, ``vgg16``, ``vit_b_16``, ``swin_t`` …), any timm model as
+``timm/<name>``, and timm model folders as ``local-dir:DIR`` or ``hf-hub:ORG/NAME``.
+:func:`parse_backbone_name` splits a name once into ``(source, arch)``, and :data:`SOURCES` maps
+each source to the :class:`BackboneSource` that describes and builds its models.
 """
 
 from __future__ import annotations
@@ -19,136 +21,37 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import nn
 
 from ..data.preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError, WeightsError
-from ..runtime import eval_mode
+from ..runtime.device import eval_mode
+from .backbone import Backbone, BackboneInfo
 from .timm_folders import create_folder_model, folder_config, is_folder_model
 from .torchvision_split import UNSUPPORTED_PREFIXES, split_torchvision, stage_names
 from .weights import load_into, load_lite0_imagenet, load_state_dict_file, timm_pretrained, torchvision_weights_state
 
 LITE0 = "efficientnet_lite0"
 LITE0_TIMM = "tf_efficientnet_lite0"
+TIMM_PREFIX = "timm/"
 # What state dicts of whole classifiers hold besides the backbone: refused nowhere, loaded never.
 CLASSIFIER_PREFIXES = ("fc", "classifier", "head", "heads")
 
 
 @dataclass(frozen=True)
-class BackboneInfo:
-    """What a backbone's weights expect and where it comes from."""
+class BackboneSource:
+    """What one source of backbones does: describe a model without building it, and build it.
 
-    name: str
-    source: str  # "torchvision" | "timm" | "package"
-    input_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    crop_pct: float = DEFAULT_CROP_PCT  # eval: resize the short side to input_size / crop_pct, centre-crop
-
-
-Step = Callable[[nn.Module, torch.Tensor], torch.Tensor]
-
-
-class Backbone(nn.Module):
-    """A pretrained classifier without its final linear layer.
-
-    ``stages`` run in order make up ``forward_features`` (then ``tail``, if any); ``pool_modules``
-    hold the parameters of the pooling and pre-logits layers, which belong to no stage.
+    ``info(name, arch)`` is what the weights of ``arch`` expect (``ConfigError`` for an ``arch`` the
+    source does not know); ``create(arch, weights, info, in_chans)`` builds it. Unless ``adapts_stem``,
+    ``create`` builds a 3-channel model and :func:`create_backbone` adapts its stem afterwards.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        forward_features: Step,
-        pool: Step,
-        stages: list[str],
-        info: BackboneInfo,
-        pool_modules: tuple[str, ...] = (),
-        tail: Optional[Step] = None,
-    ):
-        super().__init__()
-        self.model = model
-        self._forward_features = forward_features
-        self._pool = pool
-        self.stages = stages
-        self.info = info
-        self.pool_modules = tuple(pool_modules)
-        self._tail = tail
-        self._splittable: Optional[bool] = None
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Unpooled features: ``[B, C, H, W]`` for CNNs (a ViT's ``[B, tokens, C]``)."""
-        return self._forward_features(self.model, x)
-
-    def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """The model's own pooling and pre-logits layers: ``[B, num_features]``."""
-        return self._pool(self.model, features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled pre-logits features of images."""
-        return self.pool(self.forward_features(x))
-
-    def forward_until(self, x: torch.Tensor, stage_index: int) -> torch.Tensor:
-        """Run stages ``0 … stage_index`` (inclusive): the activation at a freeze boundary."""
-        for stage in self.stages[: stage_index + 1]:
-            x = self.model.get_submodule(stage)(x)
-        return x
-
-    def forward_from(self, x: torch.Tensor, stage_index: int) -> torch.Tensor:
-        """Run the stages after ``stage_index`` on a boundary activation, up to the unpooled features."""
-        for stage in self.stages[stage_index + 1 :]:
-            x = self.model.get_submodule(stage)(x)
-        return self._tail(self.model, x) if self._tail is not None else x
-
-    def splittable(self, in_chans: int = 3, image_size: int = 64) -> bool:
-        """Whether running the stages one by one equals ``forward_features`` (checked once, on random input).
-
-        True for the sequential CNNs (ResNet, VGG, EfficientNet, MobileNet …); False where
-        ``forward_features`` does more than chain its stages (ViT's position embeddings, say).
-        """
-        if self._splittable is None:
-            x = torch.randn(2, in_chans, image_size, image_size, generator=torch.Generator().manual_seed(0))
-            try:
-                with torch.no_grad(), eval_mode(self):
-                    split = self.forward_from(self.forward_until(x, 0), 0)
-                    self._splittable = bool(torch.allclose(split, self.forward_features(x), atol=1e-4))
-            except Exception:  # a stage that cannot run on its own: not splittable
-                self._splittable = False
-        return self._splittable
-
-    def high_resolution_end(self, in_chans: int = 3, image_size: int = 64, reduction: int = 4) -> Optional[str]:
-        """The last stage whose output is at most ``reduction`` times smaller than the image: where
-        the high-resolution stages end. They hold few parameters but most of a step's arithmetic,
-        so freezing them is the cheapest way to a faster step (``--time-budget`` does).
-
-        None where the backbone cannot be cut at its stages, where its first stage is already
-        coarser, or where every stage is that fine (nothing would be left to train)."""
-        if not self.splittable(in_chans, image_size):
-            return None
-        x = torch.zeros(1, in_chans, image_size, image_size)
-        last = None
-        with torch.no_grad(), eval_mode(self):
-            for stage in self.stages:
-                x = self.model.get_submodule(stage)(x)
-                if x.ndim != 4 or x.shape[-1] * reduction < image_size:
-                    return last
-                last = stage
-        return None
-
-    def stage_of(self, param_name: str) -> Optional[str]:
-        """The stage a parameter belongs to: the longest matching stage prefix; ``None`` for the pooling
-        layers; the first stage for parameters outside every stage (a ViT's class token, position embedding)."""
-        if any(param_name == p or param_name.startswith(p + ".") for p in self.pool_modules):
-            return None
-        best = None
-        for stage in self.stages:
-            if param_name == stage or param_name.startswith(stage + "."):
-                if best is None or len(stage) > len(best):
-                    best = stage
-        return best or self.stages[0]
+    info: Callable[[str, str], BackboneInfo]
+    create: Callable[[str, str, BackboneInfo, int], Backbone]
+    adapts_stem: bool = False
 
 
 # --- torchvision ----------------------------------------------------------------------------
@@ -160,9 +63,15 @@ def torchvision_names() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
-def _torchvision_info(name: str) -> BackboneInfo:
+def _torchvision_info(name: str, arch: str) -> BackboneInfo:
+    """What torchvision's DEFAULT weights of ``name`` expect; any name torchvision lacks is unknown to
+    every source (torchvision takes the names no other source claims)."""
     import torchvision
 
+    if arch not in torchvision_names():
+        raise ConfigError(
+            f"unknown backbone '{name}'; try efficientnet_lite0, resnet50, vgg16 or timm/<name> (tlearn backbones)"
+        )
     if name.startswith(UNSUPPORTED_PREFIXES):
         raise ConfigError(
             f"torchvision '{name}' has auxiliary or multi-output heads; use it through timm as 'timm/<name>'"
@@ -172,7 +81,7 @@ def _torchvision_info(name: str) -> BackboneInfo:
     return BackboneInfo(name, "torchvision", crop, tuple(transforms.mean), tuple(transforms.std), crop / resize)
 
 
-def _create_torchvision(name: str, weights: str, info: BackboneInfo) -> Backbone:
+def _create_torchvision(name: str, weights: str, info: BackboneInfo, in_chans: int) -> Backbone:
     import torchvision
 
     model = torchvision.models.get_model(name, weights=None)
@@ -245,7 +154,15 @@ def _timm_backbone(model: nn.Module, info: BackboneInfo) -> Backbone:
     )
 
 
-def _create_timm(arch: str, weights: str, info: BackboneInfo) -> Backbone:
+def _timm_hub_info(name: str, arch: str) -> BackboneInfo:
+    import timm
+
+    if arch not in timm.list_models():
+        raise ConfigError(f"unknown timm model '{arch}' (see timm.list_models())")
+    return _timm_info(name, arch, "timm")
+
+
+def _create_timm(arch: str, weights: str, info: BackboneInfo, in_chans: int) -> Backbone:
     import timm
 
     model = timm_pretrained(arch) if weights == "imagenet" else timm.create_model(arch, pretrained=False)
@@ -254,7 +171,11 @@ def _create_timm(arch: str, weights: str, info: BackboneInfo) -> Backbone:
     return _timm_backbone(model, info)
 
 
-def _create_lite0(weights: str, info: BackboneInfo) -> Backbone:
+def _lite0_info(name: str, arch: str) -> BackboneInfo:
+    return _timm_info(name, arch, "package")
+
+
+def _create_lite0(arch: str, weights: str, info: BackboneInfo, in_chans: int) -> Backbone:
     import timm
 
     model = timm.create_model(LITE0_TIMM, pretrained=False)
@@ -265,7 +186,48 @@ def _create_lite0(weights: str, info: BackboneInfo) -> Backbone:
     return _timm_backbone(model, info)
 
 
-# --- public factory -------------------------------------------------------------------------
+# --- timm model folders: local-dir:DIR, hf-hub:ORG/NAME ------------------------------------
+
+
+def _folder_info(name: str, arch: str) -> BackboneInfo:
+    """What the folder's ``config.json`` says."""
+    return BackboneInfo(name, name.partition(":")[0], **folder_config(name))
+
+
+def _create_folder(arch: str, weights: str, info: BackboneInfo, in_chans: int) -> Backbone:
+    """Built with its input channels: timm adapts the stem while loading."""
+    return _timm_backbone(create_folder_model(info.name, weights, in_chans), info)
+
+
+# --- the registry and the public factory ----------------------------------------------------
+
+# A name's source (as :func:`parse_backbone_name` gives it, and ``BackboneInfo.source`` records it)
+# -> what that source does.
+SOURCES: dict[str, BackboneSource] = {
+    "package": BackboneSource(_lite0_info, _create_lite0),
+    "timm": BackboneSource(_timm_hub_info, _create_timm),
+    "torchvision": BackboneSource(_torchvision_info, _create_torchvision),
+    "local-dir": BackboneSource(_folder_info, _create_folder, adapts_stem=True),
+    "hf-hub": BackboneSource(_folder_info, _create_folder, adapts_stem=True),
+}
+
+
+def parse_backbone_name(name: str) -> tuple[str, str]:
+    """Split a backbone name into ``(source, arch)`` by its spelling alone (nothing is imported).
+
+    ``efficientnet_lite0`` → ``("package", "tf_efficientnet_lite0")``; ``timm/<arch>`` →
+    ``("timm", arch)``; ``local-dir:DIR`` → ``("local-dir", DIR)``; ``hf-hub:ORG/NAME`` →
+    ``("hf-hub", "ORG/NAME")``; any other name → ``("torchvision", name)``, whose source says
+    whether it knows it.
+    """
+    if name == LITE0:
+        return "package", LITE0_TIMM
+    if is_folder_model(name):
+        source, _, where = name.partition(":")
+        return source, where
+    if name.startswith(TIMM_PREFIX):
+        return "timm", name[len(TIMM_PREFIX) :]
+    return "torchvision", name
 
 
 def backbone_info(name: str) -> BackboneInfo:
@@ -273,22 +235,8 @@ def backbone_info(name: str) -> BackboneInfo:
 
     Raises ``ConfigError`` for a name no source knows, so a run fails before reading any data.
     """
-    if name == LITE0:
-        return _timm_info(LITE0, LITE0_TIMM, "package")
-    if is_folder_model(name):  # local-dir:DIR or hf-hub:ORG/NAME: what the folder's config.json says
-        return BackboneInfo(name, name.partition(":")[0], **folder_config(name))
-    if name.startswith("timm/"):
-        import timm
-
-        arch = name[len("timm/") :]
-        if arch not in timm.list_models():
-            raise ConfigError(f"unknown timm model '{arch}' (see timm.list_models())")
-        return _timm_info(name, arch, "timm")
-    if name in torchvision_names():
-        return _torchvision_info(name)
-    raise ConfigError(
-        f"unknown backbone '{name}'; try efficientnet_lite0, resnet50, vgg16 or timm/<name> (tlearn backbones)"
-    )
+    source, arch = parse_backbone_name(name)
+    return SOURCES[source].info(name, arch)
 
 
 def create_backbone(name: str, weights: str = "imagenet", in_chans: int = 3) -> Backbone:
@@ -297,16 +245,10 @@ def create_backbone(name: str, weights: str = "imagenet", in_chans: int = 3) -> 
     ``in_chans=1`` replaces the first convolution by one whose filters are the sum of the RGB
     filters: a grey image then gives exactly what its RGB replication gave before.
     """
-    info = backbone_info(name)
-    if info.source == "package":
-        backbone = _create_lite0(weights, info)
-    elif info.source == "timm":
-        backbone = _create_timm(name[len("timm/") :], weights, info)
-    elif is_folder_model(name):  # built with its input channels: timm adapts the stem while loading
-        return _timm_backbone(create_folder_model(name, weights, in_chans), info)
-    else:
-        backbone = _create_torchvision(name, weights, info)
-    if in_chans == 1:
+    source, arch = parse_backbone_name(name)
+    entry = SOURCES[source]
+    backbone = entry.create(arch, weights, entry.info(name, arch), in_chans)
+    if in_chans == 1 and not entry.adapts_stem:
         adapt_first_conv(backbone.model)
     return backbone
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..runtime import eval_mode
-from .backbones import Backbone
+from .backbone import Backbone
 
 
 class LinearHead(nn.Module):

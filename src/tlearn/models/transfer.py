@@ -14,7 +14,7 @@ from torch import nn
 from ..config import FreezeSpec
 from ..data.preprocessing import Preprocessing
 from ..errors import ConfigError
-from .backbones import Backbone
+from .backbone import Backbone
 from .heads import HEAD_INPUTS, build_head
 
 
