@@ -21,7 +21,7 @@ def throughput(channels_last: bool, bf16: bool, compile_model: bool, train: bool
     from tlearn.data.augment import BatchPreprocessor
     from tlearn.data.preprocessing import resolve_preprocessing
     from tlearn.models.backbones import backbone_info
-    from tlearn.training.setup import build_transfer_model
+    from tlearn.training.run import build_transfer_model
 
     config = make_config({**load_preset("default"), "channels_last": channels_last})
     prep = resolve_preprocessing(config, backbone_info(config.backbone))

@@ -31,8 +31,8 @@ def build(preset: str, variant: str):
     import tlearn
     from tlearn.data.preprocessing import resolve_preprocessing
     from tlearn.models.backbones import backbone_info
-    from tlearn.training.cache import FoldedStemModel
-    from tlearn.training.setup import build_transfer_model
+    from tlearn.models.views import FoldedStemModel
+    from tlearn.training.run import build_transfer_model
 
     torch.manual_seed(0)
     config = tlearn.resolve_config(preset, overrides={})

@@ -11,7 +11,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "tlearn"
 # Lowest first. A name is a top-level module (``errors``) or subpackage (``data``) of tlearn.
 LAYERS = [
-    {"errors", "paths", "fileio", "runtime"},
+    {"errors", "paths", "fileio", "runtime", "messages"},
     {"config"},
     {"data"},
     {"models"},

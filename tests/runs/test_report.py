@@ -3,6 +3,7 @@
 import torch
 
 from tlearn.data.splits import ImageSplit
+from tlearn.runs.record import RunRecord
 from tlearn.runs.report import confused_pairs, top_losses, top_losses_grid, write_report
 
 
@@ -12,32 +13,38 @@ def test_report_embeds_its_figures_and_names_the_classes(tmp_path):
     )
     logits = torch.tensor([[2.0, 0.0], [2.0, 0.0], [0.0, 2.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
     assert top_losses_grid(split, logits)[:4] == b"\x89PNG"
-    metrics = {
-        "test_accuracy": 0.5,
-        "test_samples": 6,
-        "train_samples": 10,
-        "epochs": 1,
-        "seed": 0,
-        "backbone": "resnet18",
-        "weights": "none",
-        "freeze": "none",
-        "val_source": "none",
-        "val_samples": 0,
-        "per_class": {
-            "cat": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3},
-            "dog": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3},
-        },
-        "train_seconds": 1.0,
-        "eval_seconds": 0.1,
-        "total_seconds": 2.0,
-        "device": "cpu",
-        "machine": {"cpu": "AMD EPYC 9R14", "cpu_threads": 2, "accelerator": None},
-        "feature_cache": {"used": False, "reason": "nothing is frozen"},
-        "confusion_matrix": [[2, 1], [1, 2]],
-        "keep": "best",
-        "model_epoch": 1,
-    }
-    page = write_report(tmp_path, {"lr": 0.1}, metrics, split, logits).read_text()
+    record = RunRecord.model_validate(
+        {
+            "test_accuracy": 0.5,
+            "test_loss": 0.7,
+            "test_samples": 6,
+            "train_samples": 10,
+            "epochs": 1,
+            "seed": 0,
+            "backbone": "resnet18",
+            "weights": "none",
+            "freeze": "none",
+            "image_size": 28,
+            "val_source": "none",
+            "val_samples": 0,
+            "macro_f1": 0.5,
+            "per_class": {
+                "cat": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3},
+                "dog": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 3},
+            },
+            "history": [],
+            "train_seconds": 1.0,
+            "eval_seconds": 0.1,
+            "total_seconds": 2.0,
+            "device": "cpu",
+            "machine": {"cpu": "AMD EPYC 9R14", "cpu_threads": 2, "accelerator": None},
+            "feature_cache": {"used": False, "reason": "nothing is frozen"},
+            "confusion_matrix": [[2, 1], [1, 2]],
+            "keep": "best",
+            "model_epoch": 1,
+        }
+    )
+    page = write_report(tmp_path, {"lr": 0.1}, record, split, logits).read_text()
     assert "Most confused classes" in page and "Top losses" in page and "from epoch 1 of 1" in page
     assert "Test accuracy 50.00% on 6 test images" in page and "dog" in page and "data:image/png;base64," in page
     assert "cpu (AMD EPYC 9R14)" in page  # timings name the machine they were taken on

@@ -101,7 +101,7 @@ def test_torchvision_backbones_and_the_mlp_head_name_the_formats_they_can_use(tm
     with pytest.raises(RunError, match="--format onnx or --format torchscript"):
         export_timm(run, tmp_path / "out")
     with pytest.raises(SystemExit) as done:
-        main(["export", str(run.run_dir), "--format", "timm", "--output", str(tmp_path / "out")])
+        main(["export", str(run.run_dir), "--format", "timm", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert done.value.code == 2 and "onnx" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
@@ -111,8 +111,11 @@ def test_output_folder_with_other_files_is_refused_and_a_reexport_replaces_its_o
     run = _untrained_run(tmp_path / "run", "timm/resnet10t")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    with pytest.raises(RunError, match="holds other files"):
+    with pytest.raises(RunError, match="^--out .* holds other files"):  # the flag `export --format timm` takes
         export_timm(run, tmp_path / "busy")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunError, match="^--out .* is a file"):
+        export_timm(run, tmp_path / "file")
     export_timm(run, tmp_path / "out")
     export_timm(run, tmp_path / "out")  # again over its own files
     assert len(list((tmp_path / "out").iterdir())) == 4 and not list(tmp_path.glob(".out.tmp"))

@@ -53,10 +53,10 @@ def test_cache_gives_the_same_numbers_as_recomputing(freeze, tiny_mnist, tmp_pat
 
 def test_folded_extraction_matches_recomputing(tiny_mnist, tmp_path, monkeypatch):
     """Large splits are extracted by a BatchNorm-folded copy: same predictions, losses to rounding."""
-    import tlearn.inference
+    import tlearn.inference.engine
     import tlearn.training.cache
 
-    monkeypatch.setattr(tlearn.inference, "FOLD_MIN_SAMPLES", 1)  # fold even the tiny test splits
+    monkeypatch.setattr(tlearn.inference.engine, "FOLD_MIN_SAMPLES", 1)  # fold even the tiny test splits
     monkeypatch.setattr(tlearn.training.cache, "FOLD_MIN_SAMPLES", 1)
     off = _run(tiny_mnist, tmp_path, "off", freeze="backbone", feature_cache="off")
     on = _run(tiny_mnist, tmp_path, "on", freeze="backbone")
@@ -128,7 +128,7 @@ def test_stagewise_forward_matches_for_sequential_cnns():
 def test_cached_views_leave_the_head_in_training_mode(tiny_mnist, tmp_path):
     """Extraction switches the shared modules to eval; training must get them back in train mode."""
     from tlearn.training.distributed import launch_environment
-    from tlearn.training.setup import fit_inputs, prepare
+    from tlearn.training.run import Run
 
     cfg = make_config(
         {
@@ -141,9 +141,8 @@ def test_cached_views_leave_the_head_in_training_mode(tiny_mnist, tmp_path):
         }
     )
     with launch_environment():
-        prepared = prepare(cfg)
-        fit = fit_inputs(cfg, prepared)
-    assert fit.cache["used"] and fit.module.training and prepared.model.head.training
+        run = Run.prepare(cfg)
+    assert run.feed.cache.used and run.feed.module.training and run.model.head.training
 
 
 def test_one_batch_size_search_spans_the_splits(tmp_path):
@@ -163,59 +162,3 @@ def test_one_batch_size_search_spans_the_splits(tmp_path):
     assert not plan.tuner._trials and settled in plan.tuner.MULTIPLES
     second = extract(model, prep, plan, splits[1], "cpu", str(tmp_path))
     assert plan.tuner.multiple == settled and first.shape == (600, 512) and second.shape == (300, 512)
-
-
-def _lite0_frozen_to(stage: str, size: int = 64):
-    from tlearn.config import FreezeSpec
-
-    torch.manual_seed(0)
-    model = build_model(create_backbone("efficientnet_lite0", "imagenet"), preprocessing(size), 10)
-    model.freeze(FreezeSpec.parse(f"until:{stage}"))
-    return model.to(memory_format=torch.channels_last).train()
-
-
-def test_folded_stem_trains_the_same_numbers_as_the_whole_model():
-    """The frozen stem as a folded copy: same outputs and gradients (to float rounding), same state dict."""
-    from tlearn.training.cache import FoldedStemModel
-
-    model = _lite0_frozen_to("blocks.1")
-    wrapped = FoldedStemModel(model, model.backbone.stages.index("blocks.1")).train()
-    x = torch.rand(6, 3, 64, 64).contiguous(memory_format=torch.channels_last)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    outputs, grads = [], []
-    for module in (model, wrapped):
-        torch.manual_seed(1)  # the same dropout mask in the head
-        out = module(x)
-        outputs.append(out.detach())
-        grads.append(torch.autograd.grad(out.square().sum(), trainable))
-    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-4, atol=1e-4)
-    # Folding moves activations by float rounding; some gradients are rounding noise around zero.
-    flat_wrapped, flat_model = (torch.cat([g.flatten() for g in gs]) for gs in (grads[1], grads[0]))
-    assert (flat_wrapped - flat_model).norm() <= 1e-3 * flat_model.norm()  # a wrong fold is off by O(1)
-    assert list(wrapped.state_dict()) == list(model.state_dict())  # checkpoints as without it
-    assert len(wrapped._folded) == 1  # built once, from the first training batch
-    stem = next(iter(wrapped._folded.values()))
-    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in stem.modules())  # really folded
-    with torch.no_grad():  # evaluation runs the model itself
-        torch.testing.assert_close(wrapped.eval()(x), model.eval()(x), rtol=0, atol=0)
-
-
-@pytest.mark.parametrize(
-    "values,folded",
-    [
-        ({"freeze": "until:blocks.1", "augment": "digits"}, True),
-        ({"freeze": "until:blocks.1", "augment": "digits", "schedule": "gradual"}, False),
-        ({"freeze": "none", "augment": "digits"}, False),
-    ],
-)
-def test_the_image_path_folds_a_stem_that_stays_frozen(values, folded, tiny_mnist, monkeypatch):
-    from tlearn.training.cache import FoldedStemModel
-    from tlearn.training.setup import fit_inputs, prepare
-
-    for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS"):  # prepare() seeds as Lightning does: undo it afterwards
-        monkeypatch.setenv(name, "0")
-
-    base = {"backbone": "efficientnet_lite0", "image_size": 32, "train_size": 50, "test_size": 20}
-    config = make_config({**base, "data_dir": str(tiny_mnist), "progress": False, **values})
-    fit_in = fit_inputs(config, prepare(config))
-    assert isinstance(fit_in.module, FoldedStemModel) == folded

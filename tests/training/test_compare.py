@@ -29,12 +29,11 @@ def test_compare_grid_reuses_cached_features(tiny_mnist, tmp_path):
 
 def test_a_budgeted_cell_reports_what_it_trained(tiny_mnist, tmp_path, monkeypatch):
     from tlearn.training import budget
+    from tlearn.training.budget_keeper import BudgetKeeper
 
     # Too few of the 20 epochs fit with nothing frozen (1 s a step), all of them frozen (0.01 s).
-    monkeypatch.setattr(
-        budget, "_time_steps", lambda fit_in, config, device, size=None: 0.01 if config.freeze.any else 1
-    )
-    monkeypatch.setattr(budget.BudgetKeeper, "epoch_done", lambda self, trainer, seconds: None)
+    monkeypatch.setattr(budget, "_time_steps", lambda run, size=None: 0.01 if run.config.freeze.any else 1)
+    monkeypatch.setattr(BudgetKeeper, "epoch_done", lambda self, done, seconds, learner: None)
     cfg = make_config({**BASE, "data_dir": str(tiny_mnist), "time_budget": 20, "epochs": 20, "augment": "digits"})
     rows = compare(cfg, ["resnet18"], ["random"], [40], ["none"], tmp_path / "cmp")
     assert rows[0]["freeze"] == "until:layer1" and rows[0]["image_size"] == 32

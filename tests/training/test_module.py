@@ -6,13 +6,17 @@ from torch import nn
 from tests.helpers import preprocessing
 from tlearn.data.augment import BatchPreprocessor
 from tlearn.training.module import TransferLearner
+from tlearn.training.objective import LossTerms
 from tlearn.training.optim import OptimSettings
 
 
 def test_step_preprocesses_uint8_batches_and_smooths_only_training_labels():
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
     learner = TransferLearner(
-        model, BatchPreprocessor(preprocessing(4, 1)), OptimSettings("adamw", 1e-3, 0, 0.9, "none"), label_smoothing=0.3
+        model,
+        BatchPreprocessor(preprocessing(4, 1)),
+        OptimSettings("adamw", 1e-3, 0, 0.9, "none"),
+        LossTerms(label_smoothing=0.3),
     )
     images = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8)
     labels = torch.tensor([0, 1, 2, 0, 1])

@@ -119,12 +119,12 @@ def test_class_weights_and_the_balanced_sampler_raise_balanced_accuracy(mnist_ro
 
 def test_inverse_frequency_weights_and_balanced_draws():
     from tlearn.data.augment import inverse_frequency_weights
-    from tlearn.training.setup import train_sampler
+    from tlearn.data.loaders import train_sampler
 
     labels = torch.tensor([0] * 90 + [1] * 10)
     weights = inverse_frequency_weights(labels, 2)
     torch.testing.assert_close(weights, torch.tensor([100 / 180, 100 / 20]))
-    sampler = train_sampler(make_config({"sampler": "balanced"}), labels, 10_000, torch.Generator().manual_seed(0))
+    sampler = train_sampler(True, labels, 10_000, torch.Generator().manual_seed(0))
     drawn = labels[list(sampler)]
     assert abs(float(drawn.float().mean()) - 0.5) < 0.03  # each class about half the time
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import lightning.pytorch as pl
 import pytest
 
-import tlearn.training.pipeline as pipeline
+import tlearn.training.fitting as fitting
 from tests.helpers import tiny_run_config
 from tlearn.errors import TlearnError, TrainingInterrupted
 from tlearn.training.pipeline import resume, train
@@ -27,13 +27,13 @@ class InterruptAt(pl.Callback):
 @contextmanager
 def interrupted_at_epoch_3():
     """Runs in this block stop as Ctrl-C would stop them, at the start of their third epoch."""
-    original = pipeline.build_trainer
+    original = fitting.build_trainer
 
     def interrupting(config, run_dir, device, callbacks, **kwargs):
         return original(config, run_dir, device, [*callbacks, InterruptAt(2)], **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "build_trainer", interrupting)
+        patch.setattr(fitting, "build_trainer", interrupting)
         yield
 
 
@@ -46,7 +46,7 @@ def _config(tiny_mnist, out, **extra):
     [
         {},
         # Cached activations with layers above them to train (a head alone trains in the head loop,
-        # which keeps no checkpoint: see test_head_fit).
+        # which keeps no checkpoint: see test_head_loop).
         {"freeze": "until:layer2", "augment": "none"},
         {
             "mixup": 0.4,
@@ -102,7 +102,7 @@ def test_full_disk_stops_with_one_line_and_the_run_resumes(tiny_mnist, tmp_path,
     """
     import errno
 
-    import tlearn.training.checkpoint_io as checkpoint_io
+    import tlearn.training.checkpoints.writer as checkpoint_io
     from tlearn.cli import main
 
     saves, original_write = [], checkpoint_io.atomic_write

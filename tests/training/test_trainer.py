@@ -19,7 +19,7 @@ def test_checkpoints_and_the_csv_logger_live_in_the_run_dir(tmp_path):
 def test_checkpoints_are_written_straight_to_disk_and_atomically(tmp_path, monkeypatch):
     import torch
 
-    from tlearn.training.checkpoint_io import DirectCheckpointIO
+    from tlearn.training.checkpoints.writer import DirectCheckpointIO
 
     trainer = build_trainer(make_config({"epochs": 1, "progress": False}), tmp_path, "cpu", [])
     io = trainer.strategy.checkpoint_io
@@ -71,7 +71,7 @@ def test_a_disk_that_fills_mid_save_reports_the_os_error(tmp_path, monkeypatch):
 
     import torch
 
-    from tlearn.training.checkpoint_io import DirectCheckpointIO
+    from tlearn.training.checkpoints.writer import DirectCheckpointIO
 
     io, path = DirectCheckpointIO(), tmp_path / "last.ckpt"
     io.save_checkpoint({"epoch": 1}, path)

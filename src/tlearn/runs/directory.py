@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..errors import RunError
+from .record import RunRecord, read_metrics_json
 
 # What a finished run directory holds (besides checkpoints/).
 RUN_FILES = (
@@ -27,24 +27,30 @@ RUN_FILES = (
 
 @dataclass
 class RunResult:
-    """What :func:`tlearn.train` returns: the run directory, its metrics and its files."""
+    """What :func:`tlearn.train` returns: the run directory, its record and its files.
+
+    ``record`` is ``metrics.json`` typed (:class:`~.record.RunRecord`); ``metrics`` is the same as
+    the plain mapping the file holds (``result.metrics["test_accuracy"]``).
+    """
 
     run_dir: Path
-    metrics: dict
+    record: RunRecord
     paths: dict[str, Path] = field(default_factory=dict)
+    metrics: dict = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = self.record.to_json_dict()
 
     @property
     def test_accuracy(self) -> float:
-        return float(self.metrics["test_accuracy"])
+        """The test split's accuracy, a fraction."""
+        return self.record.test_accuracy
 
 
 def run_metrics(path: Path) -> dict:
-    """What ``metrics.json`` in the run directory ``path`` holds ({} when it is missing or unreadable)."""
-    try:
-        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-    except (ValueError, OSError):
-        return {}
-    return metrics if isinstance(metrics, dict) else {}
+    """What ``metrics.json`` in the run directory ``path`` holds ({} when it is missing or unreadable):
+    for a run that has not finished, its state (``complete``, ``interrupted``, ``resumable``)."""
+    return read_metrics_json(path)
 
 
 def run_state(path: Path) -> Optional[str]:

@@ -8,11 +8,12 @@ and score.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
+from .record import RunRecord, read_record
 from .spec import LoadedRun
 
 CARD_FILE = "README.md"
@@ -31,26 +32,23 @@ DATASETS = {
 }
 
 
-def _read(run_dir: Path) -> tuple[dict, dict]:
-    def load(name: str, reader) -> dict:
-        path = run_dir / name
-        return (reader(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
-
-    return load("config.yaml", yaml.safe_load), load("metrics.json", json.loads)
+def _read_config(run_dir: Path) -> dict:
+    path = run_dir / "config.yaml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
 
 
 def config_for_card(run_dir: Path) -> str:
     """The run's ``config.yaml`` without the paths of the machine it ran on (``tlearn.yaml``)."""
-    config, _ = _read(run_dir)
+    config = _read_config(run_dir)
     return yaml.safe_dump({k: v for k, v in config.items() if k not in MACHINE_KEYS}, sort_keys=False)
 
 
-def _front_matter(name: str, config: dict, metrics: dict) -> str:
+def _front_matter(name: str, config: dict, record: Optional[RunRecord]) -> str:
     from huggingface_hub import EvalResult, ModelCardData
 
     _, title, hub_id = DATASETS.get(config.get("dataset", ""), ("", "", None))
     results = []
-    if metrics.get("test_accuracy") is not None:
+    if record is not None:
         results.append(
             EvalResult(
                 task_type="image-classification",
@@ -58,7 +56,7 @@ def _front_matter(name: str, config: dict, metrics: dict) -> str:
                 dataset_name=title or "images",
                 dataset_split="test",
                 metric_type="accuracy",
-                metric_value=round(float(metrics["test_accuracy"]), 6),
+                metric_value=round(record.test_accuracy, 6),
             )
         )
     data = ModelCardData(
@@ -100,25 +98,28 @@ Fine-tune it further with `tlearn train --backbone {source}`.
 """
 
 
-def _training(config: dict, metrics: dict, run: LoadedRun) -> str:
-    what, title, _ = DATASETS.get(config.get("dataset", ""), ("images", "images", None))
-    accuracy = metrics.get("test_accuracy")
-    score = (
-        f"**{100 * accuracy:.2f} %** test accuracy on {metrics.get('test_samples', 0):,} test images "
-        f"(seed {metrics.get('seed', config.get('seed'))}; macro F1 {metrics.get('macro_f1', 0):.4f})"
-        if accuracy is not None
-        else "no test score was recorded for this run"
+def _score(record: Optional[RunRecord]) -> str:
+    if record is None:
+        return "no test score was recorded for this run"
+    return (
+        f"**{100 * record.test_accuracy:.2f} %** test accuracy on {record.test_samples:,} test images "
+        f"(seed {record.seed}; macro F1 {record.macro_f1:.4f})"
     )
+
+
+def _training(config: dict, record: Optional[RunRecord], run: LoadedRun) -> str:
+    what, title, _ = DATASETS.get(config.get("dataset", ""), ("images", "images", None))
     whole = config.get("test_size") is None
     test_set = "its whole test split" if whole else "a seeded, stratified subset of its test split"
+    train_samples = record.train_samples if record is not None else config.get("train_size")
     return f"""## Training data and results
 
-- Data: {title} ({what}); {metrics.get("train_samples", config.get("train_size"))} training images
+- Data: {title} ({what}); {train_samples} training images
   (a seeded, class-stratified subset), validation: {config.get("val_source")}; tested on {test_set}.
 - Training: `{config.get("backbone")}` with `{config.get("weights")}` weights, {config.get("epochs")} epochs,
   {config.get("optimizer")} at lr {config.get("lr")}, batch {config.get("batch_size")},
   augmentation `{config.get("augment")}`, freeze `{config.get("freeze")}`.
-- Result: {score}.
+- Result: {_score(record)}.
 - Classes ({len(run.classes)}): {", ".join(run.classes[:20])}{" …" if len(run.classes) > 20 else ""}
 """
 
@@ -136,8 +137,9 @@ folder{data}. The same seed on the same kind of machine gives the same numbers.
 """
 
 
-def _limits(config: dict, metrics: dict, run: LoadedRun) -> str:
+def _limits(config: dict, record: Optional[RunRecord], run: LoadedRun) -> str:
     what, _, _ = DATASETS.get(config.get("dataset", ""), ("images", "images", None))
+    tested = record.test_samples if record is not None else "the"
     digits = (
         "\n- It expects one centred digit, light on a dark background as in MNIST; invert photos of dark ink\n"
         "  on white paper first."
@@ -150,7 +152,7 @@ def _limits(config: dict, metrics: dict, run: LoadedRun) -> str:
   into its {len(run.classes)} classes: teaching, experiments, demos and a starting point for fine-tuning.
 - It always answers one of its classes, even for an image of something else; look at the probability,
   and do not use it for decisions that affect people.
-- The test score comes from {metrics.get("test_samples", "the")} images of the same source as the training
+- The test score comes from {tested} images of the same source as the training
   data; expect less on images from elsewhere (other cameras, scanners, writers, lighting).{digits}
 - Not evaluated for robustness to adversarial or corrupted inputs, nor for fairness.
 """
@@ -158,15 +160,15 @@ def _limits(config: dict, metrics: dict, run: LoadedRun) -> str:
 
 def model_card(run: LoadedRun, source: str) -> str:
     """The model card (``README.md``) of ``run`` exported to ``source`` (``local-dir:NAME`` or ``hf-hub:ORG/NAME``)."""
-    config, metrics = _read(run.run_dir)
+    config, record = _read_config(run.run_dir), read_record(run.run_dir)
     name = source.partition(":")[2].rsplit("/", 1)[-1]
     title = f"# {name}\n\nAn image classifier fine-tuned with tlearn (transfer learning), saved as a timm model.\n\n"
     return "\n".join(
         [
-            _front_matter(name, config, metrics) + title,
+            _front_matter(name, config, record) + title,
             _usage(source, run),
-            _training(config, metrics, run),
+            _training(config, record, run),
             _reproduce(config),
-            _limits(config, metrics, run),
+            _limits(config, record, run),
         ]
     )

@@ -13,6 +13,7 @@ import torch
 from ..fileio import atomic_write_text
 from ..runtime import cpu_model
 from .plots import pyplot
+from .record import RunRecord
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
@@ -98,16 +99,22 @@ def _tiles(images: list[torch.Tensor]) -> tuple[list[torch.Tensor], int]:
 KEPT = {"best": "the lowest validation loss", "last": "the last epoch", "ema": "the average of the weights (EMA)"}
 
 
-def kept_model(metrics: dict) -> str:
+def kept_model(record: RunRecord) -> str:
     """Which weights the run's model is, in words (for the console summary and the report)."""
-    if "model_epoch" not in metrics:
+    if record.model_epoch is None:  # older runs do not say
         return ""
-    stopped = "; training stopped early" if metrics.get("stopped_early") else ""
-    return f"epoch {metrics['model_epoch']} of {metrics['epochs']} ({KEPT[metrics.get('keep', 'last')]}{stopped})"
+    stopped = "; training stopped early" if record.stopped_early else ""
+    return f"epoch {record.model_epoch} of {record.epochs} ({KEPT.get(record.keep, record.keep)}{stopped})"
 
 
-def _model_epoch(metrics: dict) -> str:
-    return f"The model is the one from {kept_model(metrics)}." if "model_epoch" in metrics else ""
+def _model_epoch(record: RunRecord) -> str:
+    return f"The model is the one from {kept_model(record)}." if record.model_epoch is not None else ""
+
+
+def _balanced_accuracy(record: RunRecord) -> str:
+    if record.balanced_accuracy is None:  # older runs lack it
+        return ""
+    return f"Balanced accuracy (mean per-class recall) {100 * record.balanced_accuracy:.2f}%. "
 
 
 def _table(rows: list[list], header: list[str]) -> str:
@@ -139,26 +146,24 @@ def environment() -> dict:
     }
 
 
-def _header(run_dir: Path, metrics: dict) -> list[str]:
+def _header(run_dir: Path, record: RunRecord) -> list[str]:
     name = html.escape(run_dir.name)
     return [
         f"<!doctype html><html><head><meta charset='utf-8'><title>tlearn report: {name}</title>"
         f"<style>{STYLE}</style></head><body>",
         f"<h1>tlearn run {name}</h1>",
-        f"<p class='big'>Test accuracy {100 * metrics['test_accuracy']:.2f}% "
-        f"on {metrics['test_samples']:,} test images</p>",
-        f"<p>Balanced accuracy (mean per-class recall) {100 * metrics.get('balanced_accuracy', 0):.2f}%. "
-        f"{_model_epoch(metrics)}</p>",
-        f"<p>{metrics['train_samples']:,} training images, {metrics['epochs']} epochs, seed {metrics['seed']}, "
-        f"backbone {html.escape(metrics['backbone'])} ({html.escape(metrics['weights'])} weights, "
-        f"freeze {html.escape(metrics['freeze'])}); validation: {metrics['val_source']} "
-        f"({metrics['val_samples']} images, reported separately from the test figure).</p>",
+        f"<p class='big'>Test accuracy {100 * record.test_accuracy:.2f}% on {record.test_samples:,} test images</p>",
+        f"<p>{_balanced_accuracy(record)}{_model_epoch(record)}</p>",
+        f"<p>{record.train_samples:,} training images, {record.epochs} epochs, seed {record.seed}, "
+        f"backbone {html.escape(record.backbone)} ({html.escape(record.weights)} weights, "
+        f"freeze {html.escape(record.freeze)}); validation: {html.escape(record.val_source)} "
+        f"({record.val_samples} images, reported separately from the test figure).</p>",
     ]
 
 
-def _mistakes(metrics: dict, split, logits: torch.Tensor) -> list[str]:
+def _mistakes(record: RunRecord, split, logits: torch.Tensor) -> list[str]:
     classes = split.classes
-    pairs = [[t, p, c] for t, p, c in confused_pairs(metrics["confusion_matrix"], classes)]
+    pairs = [[t, p, c] for t, p, c in confused_pairs(record.confusion_matrix, classes)]
     losses = [
         [
             r["index"],
@@ -180,33 +185,33 @@ def _mistakes(metrics: dict, split, logits: torch.Tensor) -> list[str]:
     ]
 
 
-def _timing(metrics: dict) -> list[list]:
-    cache = metrics["feature_cache"]
-    used = f"used ({cache.get('boundary')})" if cache.get("used") else f"not used: {cache.get('reason', '')}"
+def _timing(record: RunRecord) -> list[list]:
+    cache = record.feature_cache
+    used = f"used ({cache.boundary})" if cache.used else f"not used: {cache.reason}"
     return [
-        ["training", f"{metrics['train_seconds']:.1f} s"],
-        ["test evaluation", f"{metrics['eval_seconds']:.1f} s"],
-        ["total", f"{metrics.get('total_seconds', 0):.1f} s"],
-        ["device", device_label(metrics)],
+        ["training", f"{record.train_seconds:.1f} s"],
+        ["test evaluation", f"{record.eval_seconds:.1f} s"],
+        ["total", f"{record.total_seconds:.1f} s"],
+        ["device", device_label(record)],
         ["feature cache", used],
     ]
 
 
-def device_label(metrics: dict) -> str:
+def device_label(record: RunRecord) -> str:
     """The device, with the machine a run's timings were taken on: "cpu (AMD EPYC)" (older runs lack it)."""
-    where = metrics.get("machine") or {}
-    named = where.get("accelerator") or where.get("cpu")
-    return f"{metrics['device']} ({named})" if named else metrics["device"]
+    where = record.machine
+    named = where and (where.accelerator or where.cpu)
+    return f"{record.device} ({named})" if named else record.device
 
 
-def write_report(run_dir: Path, config: dict, metrics: dict, test_split, test_logits: torch.Tensor) -> Path:
-    """Assemble ``report.html`` from the run's files, its metrics and its test predictions."""
+def write_report(run_dir: Path, config: dict, record: RunRecord, test_split, test_logits: torch.Tensor) -> Path:
+    """Assemble ``report.html`` from the run's files, its record and its test predictions."""
     per_class = [
-        [name, f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
-        for name, r in metrics["per_class"].items()
+        [name, f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}", scores.support]
+        for name, scores in record.per_class.items()
     ]
     parts = [
-        *_header(run_dir, metrics),
+        *_header(run_dir, record),
         "<h2>Learning curves</h2>",
         _png(run_dir / "accuracy.png"),
         _png(run_dir / "loss.png"),
@@ -214,9 +219,9 @@ def write_report(run_dir: Path, config: dict, metrics: dict, test_split, test_lo
         _png(run_dir / "confusion_matrix.png"),
         "<h2>Per-class metrics (test set)</h2>",
         _table(per_class, ["class", "precision", "recall", "F1", "support"]),
-        *_mistakes(metrics, test_split, test_logits),
+        *_mistakes(record, test_split, test_logits),
         "<h2>Timing</h2>",
-        _table(_timing(metrics), ["", ""]),
+        _table(_timing(record), ["", ""]),
         "<h2>Configuration</h2>",
         _table([[k, v] for k, v in config.items()], ["option", "value"]),
         "<h2>Environment</h2>",

@@ -83,11 +83,11 @@ def data_config(run: LoadedRun) -> dict:
 
 def _check_output(output: Path) -> None:
     if output.exists() and not output.is_dir():
-        raise RunError(f"--output {output} is a file; give a folder for --format timm")
+        raise RunError(f"--out {output} is a file; give a folder for --format timm")
     if output.is_dir():
         strangers = [p.name for p in output.iterdir() if p.name not in FOLDER_FILES]
         if strangers:
-            raise RunError(f"--output {output} holds other files ({strangers[0]}, …); give a new or empty folder")
+            raise RunError(f"--out {output} holds other files ({strangers[0]}, …); give a new or empty folder")
     if not output.parent.exists():
         raise RunError(f"cannot write {output}: folder {output.parent} does not exist")
 

@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
 from ..errors import DataError, RunError, one_line
 from ..inference import top_k as best_k
+from ..runs.record import RunRecord, read_record
 from ..runs.spec import MODEL_FILE, LoadedRun, load_run
 from .predictor import MAX_BATCH, Predictor
 from .uploads import read_upload
 
 DEFAULT_TOP_K = 5
-# What /model reports of the run's metrics.json (the rest is per-class detail and history).
-METRIC_KEYS = ("test_accuracy", "test_samples", "train_samples", "epochs", "seed", "macro_f1", "tta_views")
 
 
 def model_id(run: LoadedRun) -> str:
@@ -32,11 +31,25 @@ def model_id(run: LoadedRun) -> str:
     return f"{run.run_dir.name}@{digest.hexdigest()[:12]}"
 
 
+def headline_metrics(record: Optional[RunRecord]) -> dict:
+    """What ``/model`` reports of the run's metrics.json (the rest is per-class detail and history);
+    {} when the run has no readable record."""
+    if record is None:
+        return {}
+    return {
+        "test_accuracy": record.test_accuracy,
+        "test_samples": record.test_samples,
+        "train_samples": record.train_samples,
+        "epochs": record.epochs,
+        "seed": record.seed,
+        "macro_f1": record.macro_f1,
+        "tta_views": record.tta_views,
+    }
+
+
 def model_info(run: LoadedRun, identity: str, max_upload_mb: float) -> dict:
     """What ``GET /model`` answers: classes, input, preprocessing and the run's test metrics."""
     prep = run.preprocessing
-    path = run.run_dir / "metrics.json"
-    metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     return {
         "id": identity,
         "backbone": run.spec.backbone,
@@ -44,7 +57,7 @@ def model_info(run: LoadedRun, identity: str, max_upload_mb: float) -> dict:
         "input_size": [prep.in_chans, prep.image_size, prep.image_size],
         "input_mode": prep.input_mode,
         "preprocessing": prep.to_dict(),
-        "metrics": {k: metrics[k] for k in METRIC_KEYS if k in metrics},
+        "metrics": headline_metrics(read_record(run.run_dir)),
         "max_upload_mb": max_upload_mb,
     }
 

@@ -23,10 +23,14 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from ..data.augment import BatchPreprocessor
+from ..data.dataset import DataSplits
 from ..data.preprocessing import Preprocessing
-from ..inference import FOLD_MIN_SAMPLES, OutputRows, batched_inference, folded_copy
+from ..inference.engine import FOLD_MIN_SAMPLES, OutputRows, batched_inference
+from ..models.folding import folded_copy
 from ..models.transfer import TransferModel
+from ..models.views import FrozenPart, runs_stage_by_stage
 from ..paths import feature_cache_dir
 from ..runtime import BatchSizeTuner, available_memory, eval_mode, inference_batch_size
 
@@ -53,7 +57,9 @@ class CachePlan:
     tuner: BatchSizeTuner = field(default_factory=BatchSizeTuner)
 
 
-def plan_cache(config, model: TransferModel, prep: Preprocessing, splits=None) -> tuple[Optional[CachePlan], str]:
+def plan_cache(
+    config: TrainConfig, model: TransferModel, prep: Preprocessing, splits: Optional[DataSplits] = None
+) -> tuple[Optional[CachePlan], str]:
     """Decide whether caching applies; returns ``(plan or None, reason)``. With ``splits`` (the
     run's ``DataSplits``), a cache larger than ``MEMORY_SHARE`` of the available memory is refused."""
     plan, reason = _plan(config, model, prep)
@@ -86,7 +92,7 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
 
 
-def _plan(config, model: TransferModel, prep: Preprocessing) -> tuple[Optional[CachePlan], str]:
+def _plan(config: TrainConfig, model: TransferModel, prep: Preprocessing) -> tuple[Optional[CachePlan], str]:
     if config.feature_cache == "off":
         return None, "turned off (--feature-cache off)"
     if config.schedule == "gradual":
@@ -110,96 +116,6 @@ def _plan(config, model: TransferModel, prep: Preprocessing) -> tuple[Optional[C
     if not runs_stage_by_stage(model, prep):
         return None, f"{model.backbone.info.name} cannot be run stage by stage"
     return CachePlan(stage, model.backbone.stages.index(stage), views), f"frozen up to {stage}"
-
-
-def runs_stage_by_stage(model: TransferModel, prep: Preprocessing) -> bool:
-    """Whether ``model``'s backbone can be cut at a stage boundary (checked once, at the run's input
-    size and at least 32 px): what both the cache and the folded frozen stem need."""
-    return model.backbone.splittable(prep.in_chans, max(32, prep.image_size))
-
-
-class TopModel(nn.Module):
-    """The trainable rest of a :class:`TransferModel` above a cache boundary."""
-
-    def __init__(self, model: TransferModel, stage_index: int, pooled: bool, channels_last: bool = True):
-        super().__init__()
-        self.model = model
-        self.stage_index = stage_index
-        self.pooled = pooled
-        self.channels_last = channels_last
-
-    def forward(self, activation: torch.Tensor) -> torch.Tensor:
-        if self.channels_last and activation.ndim == 4 and activation.shape[-1] > 1:
-            # Collated activations arrive NCHW; the convolutions above the cut run far faster in
-            # the channels_last layout their weights use (2-3x on the reference CPU).
-            activation = activation.contiguous(memory_format=torch.channels_last)
-        if self.pooled:  # the stored vector is what the linear head takes
-            return self.model.head(activation)
-        if self.stage_index < 0:
-            return self.model.classify(activation)
-        return self.model.classify(self.model.backbone.forward_from(activation, self.stage_index))
-
-
-class FoldedStemModel(nn.Module):
-    """A :class:`TransferModel` whose stem up to a stage is frozen, as the image path trains it.
-
-    The frozen stages never change during a run, so while training they run as a BatchNorm-folded,
-    statically padded copy (:func:`~tlearn.inference.folded_copy`, made from the first training
-    batch, one per device) without recording gradients; the stages above run as usual. On the AMD
-    EPYC the fast recipe's frozen stem (to ``blocks.1``, batch 32, 64 px) took 5.3 instead of
-    20 ms a step. Evaluation and anything without gradients run the model itself, unchanged.
-
-    It registers the model's own ``backbone`` and ``head``, not the model: parameter names, state
-    dicts and checkpoints are exactly the model's, so runs checkpointed before or without it resume.
-    """
-
-    def __init__(self, model: TransferModel, stage_index: int):
-        super().__init__()
-        self.backbone = model.backbone
-        self.head = model.head
-        self.stage_index = stage_index
-        self._model = [model]  # in a list: the same modules must not be registered twice
-        self._folded: dict[torch.device, nn.Module] = {}
-        self.train(model.training)
-
-    @property
-    def model(self) -> TransferModel:
-        return self._model[0]
-
-    def train(self, mode: bool = True) -> FoldedStemModel:
-        self.training = mode
-        self.model.train(mode)  # keeps frozen BatchNorm in eval mode
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and torch.is_grad_enabled()):
-            return self.model(x)
-        with torch.no_grad():
-            activation = self._stem(x)(x)
-        return self.model.classify(self.model.backbone.forward_from(activation, self.stage_index))
-
-    def _stem(self, x: torch.Tensor) -> nn.Module:
-        if x.device not in self._folded:
-            # Folded and checked in full precision: under bf16 autocast the check would fail and
-            # the unfolded stem be kept. The copy then runs under the step's autocast like the rest.
-            with torch.autocast(x.device.type, enabled=False):
-                self._folded[x.device] = folded_copy(FrozenPart(self.model, self.stage_index), x[:8].float())
-        return self._folded[x.device]
-
-
-class FrozenPart(nn.Module):
-    """The frozen bottom of a :class:`TransferModel`: images → boundary activations."""
-
-    def __init__(self, model: TransferModel, stage_index: int, pooled: bool = False):
-        super().__init__()
-        self.model = model
-        self.stage_index = stage_index
-        self.pooled = pooled
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stage_index >= 0:
-            return self.model.backbone.forward_until(x, self.stage_index)
-        return self.model.backbone(x) if self.pooled else self.model.backbone.forward_features(x)
 
 
 def _fingerprint(frozen: FrozenPart, prep, plan: CachePlan, split, augment_seed: Optional[int]) -> str:
@@ -282,6 +198,14 @@ def extract(
         {"images": len(split), "views": views, "hit": False, "seconds": round(time.perf_counter() - started, 3)}
     )
     return features if augment is not None else features[0]
+
+
+def store_activations(model: TransferModel, prep, plan: CachePlan, split, cache_dir: Optional[str], features) -> None:
+    """Store ``features``, the activations ``plan`` cuts ``split``'s images at (computed from a cut
+    below it, say), where :func:`extract` looks for them: a run at ``plan`` then reads them."""
+    frozen = FrozenPart(model, plan.stage_index, plan.pooled)
+    key = _fingerprint(frozen, prep, plan, split, None)
+    _store(feature_cache_dir(cache_dir) / f"{key}.safetensors", features.unsqueeze(0))
 
 
 @torch.inference_mode()

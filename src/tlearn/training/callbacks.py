@@ -58,7 +58,8 @@ class ProgressiveResize(pl.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         final = self.preprocessor.prep.image_size
-        sizes = resize_schedule(self.start, final, int(trainer.max_epochs))
+        planned = getattr(pl_module, "planned_epochs", trainer.max_epochs)  # a time budget may re-plan them
+        sizes = resize_schedule(self.start, final, int(planned))
         self.preprocessor.train_size = sizes[min(trainer.current_epoch, len(sizes) - 1)]
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -60,24 +60,22 @@ def compare(
             progress=False,
         )
         started = time.perf_counter()
-        metrics = train(config, overwrite=overwrite).metrics
-        fitted = metrics.get("time_budget") or {}  # --time-budget may freeze more and shrink the images
+        record = train(config, overwrite=overwrite).record
+        fitted = record.time_budget  # --time-budget may freeze more and shrink the images
         rows.append(
             {
                 "backbone": backbone,
                 "init": init,
-                "freeze": fitted.get("freeze", freeze),
-                "train_size": metrics["train_samples"],
-                "image_size": metrics["image_size"],
-                "test_accuracy": round(metrics["test_accuracy"], 6),
-                "test_samples": metrics["test_samples"],
+                "freeze": fitted.freeze if fitted is not None else freeze,
+                "train_size": record.train_samples,
+                "image_size": record.image_size,
+                "test_accuracy": round(record.test_accuracy, 6),
+                "test_samples": record.test_samples,
                 "seconds": round(time.perf_counter() - started, 1),
-                "feature_cache": metrics["feature_cache"]["used"],
+                "feature_cache": record.feature_cache.used,
             }
         )
-        print(
-            f"[{i}/{len(grid)}] {name}: {100 * metrics['test_accuracy']:.2f}% on {metrics['test_samples']}", flush=True
-        )
+        print(f"[{i}/{len(grid)}] {name}: {100 * record.test_accuracy:.2f}% on {record.test_samples}", flush=True)
     _write_tables(rows, out)
     plot_accuracy_vs_size(rows, out / "compare.png")
     return rows

@@ -12,14 +12,14 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import Optional
 from urllib.parse import urlparse
 
 from ..errors import ConfigError
+from ..runs.record import RunRecord
 
 # The Python module each optional logger needs, all in the `track` extra.
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
-# Final metrics (metrics.json keys) sent to the tracking loggers once the test set is scored.
-FINAL_METRICS = ("test_accuracy", "test_loss", "test_samples", "macro_f1", "test_accuracy_single_view")
 ARTIFACT_SUFFIXES = (".png", ".html")
 MLFLOW_EXPERIMENT = "tlearn"
 
@@ -89,7 +89,19 @@ def tracking_loggers(loggers) -> list:
     return [logger for logger in loggers if not isinstance(logger, CSVLogger)]
 
 
-def log_final(loggers, metrics: dict, run_dir: Path) -> None:
+def final_scores(record: RunRecord) -> dict[str, float]:
+    """The test figures sent to the tracking loggers once the test set is scored (named as in metrics.json)."""
+    scores: dict[str, Optional[float]] = {
+        "test_accuracy": record.test_accuracy,
+        "test_loss": record.test_loss,
+        "test_samples": record.test_samples,
+        "macro_f1": record.macro_f1,
+        "test_accuracy_single_view": record.test_accuracy_single_view,
+    }
+    return {name: float(value) for name, value in scores.items() if value is not None}
+
+
+def log_final(loggers, record: RunRecord, run_dir: Path) -> None:
     """Send the test metrics (at the last epoch's step) to the tracking loggers, and the run's
     plots and report to MLflow as artifacts; then close them.
 
@@ -100,9 +112,9 @@ def log_final(loggers, metrics: dict, run_dir: Path) -> None:
         return
     from lightning.pytorch.loggers import MLFlowLogger
 
-    final = {k: float(metrics[k]) for k in FINAL_METRICS if metrics.get(k) is not None}
+    final = final_scores(record)
     for logger in tracking_loggers(loggers):
-        logger.log_metrics(final, step=int(metrics.get("epochs") or 0))
+        logger.log_metrics(final, step=record.epochs)
         if isinstance(logger, MLFlowLogger):
             for path in sorted(Path(run_dir).iterdir()):
                 if path.suffix in ARTIFACT_SUFFIXES and path.is_file():

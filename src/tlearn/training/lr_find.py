@@ -10,7 +10,7 @@ from ..errors import TlearnError
 from ..runs.plots import pyplot
 from .distributed import check_distributed, launch_environment
 from .optim import OptimSettings
-from .setup import fit_inputs, prepare
+from .run import Run
 from .trainer import build_trainer, quiet_lightning
 
 
@@ -26,15 +26,14 @@ def lr_find(config: TrainConfig, out: Path, min_lr: float = 1e-6, max_lr: float 
     check_distributed(config, "lr-find")
     config = config.with_changes(val_source="none", epochs=max(1, config.epochs))
     with launch_environment():
-        prepared = prepare(config)
-        fit_in = fit_inputs(config, prepared)
+        run = Run.prepare(config)
         out.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             quiet_lightning()
-            trainer = build_trainer(config, out, prepared.device, [], log_epochs=False)
-            learner = TransferLearner(fit_in.module, fit_in.preprocessor, OptimSettings.of(config))
+            trainer = build_trainer(config, out, run.device, [], log_epochs=False)
+            learner = TransferLearner(run.feed.module, run.feed.preprocessor, OptimSettings.of(config))
             finder = Tuner(trainer).lr_find(
-                learner, fit_in.train_loader, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False
+                learner, run.feed.train_loader, min_lr=min_lr, max_lr=max_lr, num_training=steps, update_attr=False
             )
     if finder is None or not finder.results.get("lr"):
         raise TlearnError("the LR range test produced no result (too few training batches?)")

@@ -14,8 +14,8 @@ from torch import nn
 
 from ..data.augment import BatchPreprocessor
 from .checkpoints import ConstantStateSlimmer
-from .objective import batch_loss, batch_sums, non_finite_loss
-from .optim import OptimSettings, make_optimizer
+from .objective import LossTerms, batch_loss, batch_sums, non_finite_loss
+from .optim import OptimSettings, make_optimizer, reschedule
 
 
 class TransferLearner(pl.LightningModule):
@@ -26,20 +26,22 @@ class TransferLearner(pl.LightningModule):
         model: nn.Module,
         preprocessor: Optional[BatchPreprocessor],
         optim: OptimSettings,
-        label_smoothing: float = 0.0,
+        loss: Optional[LossTerms] = None,
         groups: Optional[list] = None,
-        class_weights: Optional[torch.Tensor] = None,
-        mix: Optional[nn.Module] = None,
+        schedule_epochs: Optional[int] = None,
     ):
         super().__init__()
         self.model = model
         self.preprocessor = preprocessor
         self.optim = optim
-        self.label_smoothing = label_smoothing
+        loss = loss or LossTerms()
+        self.label_smoothing = loss.label_smoothing
         self.groups = groups  # [(params, lr multiplier)]; None = every trainable parameter at --lr
-        self.mix = mix  # MixUp/CutMix on the preprocessed training batch: labels become class probabilities
+        self.mix = loss.mix  # MixUp/CutMix on the preprocessed training batch: labels become class probabilities
         # A buffer moves with the module (to the GPU) but is no parameter; not saved, it is rebuilt.
-        self.register_buffer("class_weights", class_weights, persistent=False)
+        self.register_buffer("class_weights", loss.class_weights, persistent=False)
+        # The epochs the LR schedule spans (default: the trainer's max_epochs); see reschedule().
+        self.schedule_epochs = schedule_epochs
         self._slimmer = ConstantStateSlimmer()
         self._sums = {"train": torch.zeros(3), "val": torch.zeros(3)}  # this epoch's loss × n, correct, n
 
@@ -100,8 +102,27 @@ class TransferLearner(pl.LightningModule):
                 logger=False,
             )
 
+    @property
+    def planned_epochs(self) -> int:
+        """The epochs the run is planned to train (and its LR schedule spans)."""
+        return int(self.schedule_epochs or self.trainer.max_epochs)
+
+    def _schedule_steps(self, epochs: int) -> float:
+        total, most = self.trainer.estimated_stepping_batches, self.trainer.max_epochs
+        return total if epochs == most else total / most * epochs
+
     def configure_optimizers(self):
-        return make_optimizer(self.model, self.optim, self.trainer.estimated_stepping_batches, self.groups)
+        return make_optimizer(self.model, self.optim, self._schedule_steps(self.planned_epochs), self.groups)
+
+    def reschedule(self, epochs: int) -> bool:
+        """Plan ``epochs`` epochs from now on: the LR schedule is stretched or shrunk to end with
+        them. False (and nothing changed) when a schedule cannot follow (one-cycle's phases are
+        fixed when it is built)."""
+        schedules = [config.scheduler for config in self.trainer.lr_scheduler_configs]
+        if not reschedule(schedules, max(1, round(self._schedule_steps(epochs)))):
+            return False
+        self.schedule_epochs = epochs
+        return True
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self._slimmer.slim(self, checkpoint)

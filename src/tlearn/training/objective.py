@@ -1,11 +1,12 @@
 """What one training or validation batch contributes: its loss, accuracy and size.
 
-Shared by the Lightning module and the head fit on cached features (:mod:`.head_fit`), so both
+Shared by the Lightning module and the head loop on cached features (:mod:`.head_loop`), so both
 paths compute the same numbers from the same code; nothing here imports Lightning.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -13,6 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import NonFiniteLossError
+
+
+@dataclass
+class LossTerms:
+    """What shapes a run's training loss besides the model and the batch."""
+
+    mix: Optional[nn.Module] = None  # MixUp/CutMix on the preprocessed batch: labels become class probabilities
+    label_smoothing: float = 0.0
+    class_weights: Optional[torch.Tensor] = None
 
 
 def batch_loss(

@@ -93,3 +93,17 @@ def cosine_with_warmup(step: int, total: int, warmup_fraction: float = 0.05) -> 
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def reschedule(schedulers: list, total_steps: int) -> bool:
+    """Set the length of every per-step schedule in ``schedulers`` to ``total_steps``; False (and
+    nothing changed) when one of them cannot follow (only :class:`CosineWithWarmup` can); True
+    without schedules (a constant LR follows any length)."""
+    if not schedulers:
+        return True
+    lambdas = [schedule for scheduler in schedulers for schedule in getattr(scheduler, "lr_lambdas", [None])]
+    if not lambdas or not all(isinstance(schedule, CosineWithWarmup) for schedule in lambdas):
+        return False
+    for schedule in lambdas:
+        schedule.total_steps = max(1, int(total_steps))
+    return True

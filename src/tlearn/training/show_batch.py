@@ -17,7 +17,7 @@ from ..data.augment import BatchPreprocessor, batch_mix
 from ..fileio import atomic_write_bytes
 from ..runs.plots import pyplot
 from .distributed import launch_environment
-from .setup import prepare
+from .run import prepare_data
 
 
 def _pixels(inputs: torch.Tensor, prep) -> torch.Tensor:
@@ -31,18 +31,18 @@ def _pixels(inputs: torch.Tensor, prep) -> torch.Tensor:
 def show_batch(config: TrainConfig, output: Path, count: int = 32) -> Path:
     """Write a PNG grid of ``count`` training inputs (augmented as in training) with their labels."""
     with launch_environment():
-        prepared = prepare(config)
-        train = prepared.splits.train
+        _, preprocessing, splits = prepare_data(config)
+        train = splits.train
         # A seeded random sample: the split itself may be ordered by class.
         picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.seed))[:count].tolist()
         images = torch.stack([train.item(i) for i in picked])
         labels = train.labels[picked]
-        inputs = BatchPreprocessor(prepared.prep, config.augment, config.seed)(images, train=True)
+        inputs = BatchPreprocessor(preprocessing, config.augment, config.seed)(images, train=True)
         mix = batch_mix(config.mixup, config.cutmix, len(train.classes))
         targets = None
         if mix is not None:
             inputs, targets = mix(inputs, labels)
-    _draw(_pixels(inputs, prepared.prep), labels, targets, train.classes, output)
+    _draw(_pixels(inputs, preprocessing), labels, targets, train.classes, output)
     return output
 
 

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+from ..config import TrainConfig
 from ..errors import TlearnError, one_line
 from .distributed import trainer_options
 from .loggers import build_loggers
@@ -27,39 +28,21 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")  # --val-source none, on purpose
 
 
-def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epochs: bool = True):
-    """A ``pl.Trainer`` writing checkpoints (and, with ``log_epochs``, ``metrics.csv``) in ``run_dir``."""
+def build_trainer(
+    config: TrainConfig,
+    run_dir: Path,
+    device: str,
+    callbacks: list,
+    log_epochs: bool = True,
+    max_epochs: Optional[int] = None,
+):
+    """A ``pl.Trainer`` writing checkpoints (and, with ``log_epochs``, ``metrics.csv``) in ``run_dir``.
+    ``max_epochs``: room for more than ``config.epochs``, for a callback that decides when to stop."""
     import lightning.pytorch as pl
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from .checkpoint_io import DirectCheckpointIO
+    from .checkpoints.writer import DirectCheckpointIO
 
-    # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
-    # weights of the best validation epoch (lowest validation loss), which is all it is for.
-    # (Lightning's save_last only writes beside a top-k save, so "last" is a top-1 of the latest epoch.)
-    folder = run_dir / "checkpoints"
-    checkpoints = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False)]
-    if config.val_source != "none":
-        checkpoints.append(
-            ModelCheckpoint(
-                dirpath=folder,
-                filename="best",
-                monitor="val_loss",
-                mode="min",
-                save_top_k=1,
-                save_weights_only=True,
-                enable_version_counter=False,
-            )
-        )
-    if config.ema:  # averaged after every step; validation and the final model use the average
-        from lightning.pytorch.callbacks import EMAWeightAveraging
-
-        checkpoints.append(EMAWeightAveraging(decay=config.ema))
-    if config.early_stopping:
-        from lightning.pytorch.callbacks import EarlyStopping
-
-        checkpoints.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stopping))
     # The epoch history logs one row per epoch to these: metrics.csv, plus the --logger trackers.
     loggers = build_loggers(config, run_dir) if log_epochs else False
     try:
@@ -67,11 +50,11 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
             accelerator=ACCELERATORS[device],
             **trainer_options(config, device),
             precision=config.precision,
-            max_epochs=config.epochs,
+            max_epochs=max(config.epochs, max_epochs or 0),
             gradient_clip_val=config.grad_clip,
             accumulate_grad_batches=config.accumulate,
             logger=loggers,
-            callbacks=[*checkpoints, *callbacks],
+            callbacks=[*_epoch_callbacks(config, run_dir / "checkpoints"), *callbacks],
             plugins=[DirectCheckpointIO()],
             enable_progress_bar=config.progress,
             enable_model_summary=False,
@@ -82,7 +65,29 @@ def build_trainer(config, run_dir: Path, device: str, callbacks: list, log_epoch
         raise TlearnError(f"cannot set up training on {config.devices} {device} device(s): {one_line(err)}") from None
 
 
-def fit(trainer, learner, train_loader, val_loader, ckpt: Optional[str]) -> bool:
+def _epoch_callbacks(config: TrainConfig, folder: Path) -> list:
+    """The checkpoints every run writes in ``folder``, plus --ema and --early-stopping."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    # last.ckpt carries everything a resume needs (optimiser, schedule, RNG); best.ckpt only the
+    # weights of the best validation epoch (lowest validation loss), which is all it is for.
+    # (Lightning's save_last only writes beside a top-k save, so "last" is a top-1 of the latest epoch.)
+    callbacks = [ModelCheckpoint(dirpath=folder, filename="last", save_top_k=1, enable_version_counter=False)]
+    if config.val_source != "none":
+        best = {"monitor": "val_loss", "mode": "min", "save_top_k": 1, "save_weights_only": True}
+        callbacks.append(ModelCheckpoint(dirpath=folder, filename="best", enable_version_counter=False, **best))
+    if config.ema:  # averaged after every step; validation and the final model use the average
+        from lightning.pytorch.callbacks import EMAWeightAveraging
+
+        callbacks.append(EMAWeightAveraging(decay=config.ema))
+    if config.early_stopping:
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stopping))
+    return callbacks
+
+
+def run_trainer(trainer, learner, train_loader, val_loader, ckpt: Optional[str]) -> bool:
     """Run ``trainer.fit``; True when Ctrl-C stopped it.
 
     Lightning answers Ctrl-C by shutting down gracefully and calling ``sys.exit(1)`` with SIGINT

@@ -7,12 +7,13 @@ import sys
 
 import pytest
 
-import tlearn.training.head_fit as head_fit
+import tlearn.training.fitting as fitting
+import tlearn.training.head_loop as head_loop
 from tests.helpers import tiny_run_config
 from tlearn.errors import TrainingInterrupted
-from tlearn.training.head_fit import lightning_needed
+from tlearn.training.feed import CacheReport, Feed
+from tlearn.training.head_loop import lightning_needed
 from tlearn.training.pipeline import resume, train
-from tlearn.training.setup import FitInputs
 
 
 def _config(tiny_mnist, out, **extra):
@@ -29,7 +30,7 @@ def test_the_head_loop_trains_what_lightning_trains(tiny_mnist, tmp_path, monkey
     loop = train(_config(tiny_mnist, tmp_path / "loop", **extra))
     assert loop.metrics["trainer"] == "head loop" and loop.metrics["feature_cache"]["used"] is True
 
-    monkeypatch.setattr(head_fit, "lightning_needed", lambda *args: "forced for the comparison")
+    monkeypatch.setattr(fitting, "lightning_needed", lambda *args: "forced for the comparison")
     lightning = train(_config(tiny_mnist, tmp_path / "lightning", **extra))
     assert lightning.metrics["trainer"] == "lightning"
 
@@ -49,9 +50,9 @@ def test_the_head_loop_trains_what_lightning_trains(tiny_mnist, tmp_path, monkey
 
 def test_what_the_head_loop_leaves_to_lightning(tiny_mnist, tmp_path):
     base = _config(tiny_mnist, tmp_path / "x")
-    cached = FitInputs(None, None, None, None, None, {"used": True, "boundary": "backbone"})
+    cached = Feed(None, None, None, None, None, CacheReport(used=True, reason="", boundary="backbone"))
     assert lightning_needed(base, cached, None) is None
-    partial = FitInputs(None, None, None, None, None, {"used": True, "boundary": "layer3"})
+    partial = Feed(None, None, None, None, None, CacheReport(used=True, reason="", boundary="layer3"))
     assert lightning_needed(base, partial, None) == "layers of the backbone train"
     assert "resumes" in lightning_needed(base, cached, tmp_path / "last.ckpt")
     assert "time budget" in lightning_needed(base, cached, None, [object()])
@@ -70,7 +71,7 @@ def test_what_the_head_loop_leaves_to_lightning(tiny_mnist, tmp_path):
 def test_ctrl_c_in_the_head_loop_keeps_the_rows_and_resume_starts_it_again(tiny_mnist, tmp_path, monkeypatch):
     whole = train(_config(tiny_mnist, tmp_path / "whole")).metrics
     calls = []
-    validate = head_fit._validate
+    validate = head_loop._validate
 
     def interrupted_in_epoch_3(*args):
         calls.append(1)
@@ -79,7 +80,7 @@ def test_ctrl_c_in_the_head_loop_keeps_the_rows_and_resume_starts_it_again(tiny_
         return validate(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(head_fit, "_validate", interrupted_in_epoch_3)
+        patch.setattr(head_loop, "_validate", interrupted_in_epoch_3)
         with pytest.raises(TrainingInterrupted, match="resume with: tlearn train --resume .*cached features"):
             train(_config(tiny_mnist, tmp_path / "cut"))
     state = json.loads((tmp_path / "cut" / "metrics.json").read_text())
@@ -95,7 +96,7 @@ def test_ctrl_c_in_the_head_loop_keeps_the_rows_and_resume_starts_it_again(tiny_
 def test_the_best_epoch_is_chosen_as_lightning_chooses_it():
     from torch import nn
 
-    from tlearn.training.head_fit import BestEpoch
+    from tlearn.training.head_loop import BestEpoch
 
     best = BestEpoch(nn.Linear(2, 2))
     best.offer({"epoch": 1, "val_loss": float("nan")})  # the first epoch counts even with a NaN loss

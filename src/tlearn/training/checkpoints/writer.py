@@ -18,7 +18,7 @@ from typing import Any, Optional
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
-from ..fileio import atomic_write
+from ...fileio import atomic_write
 
 
 class DirectCheckpointIO(TorchCheckpointIO):

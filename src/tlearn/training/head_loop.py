@@ -21,26 +21,46 @@ import csv
 import io
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from ..fileio import atomic_write_text
-from .cache import WHOLE_BACKBONE
 from .checkpoints import constant_state
 from .distributed import is_distributed
+from .feed import Feed
 from .objective import batch_loss, batch_sums, non_finite_loss
 from .optim import OptimSettings, make_optimizer
-from .setup import FitInputs, Fitted
+from .outcome import TrainingOutcome
 
 
-def lightning_needed(config, fit_in: FitInputs, resume_from: Optional[Path], callbacks=()) -> Optional[str]:
+@dataclass(frozen=True)
+class HeadLoopSettings:
+    """The options the head loop follows."""
+
+    epochs: int
+    keep_best: bool
+    progress: bool
+    label_smoothing: float
+    optim: OptimSettings
+
+    @classmethod
+    def of(cls, config: TrainConfig) -> HeadLoopSettings:
+        keep_best = config.keep == "best"
+        return cls(config.epochs, keep_best, config.progress, config.label_smoothing, OptimSettings.of(config))
+
+
+def lightning_needed(
+    config: TrainConfig, feed: Feed, resume_from: Optional[Path], callbacks: tuple | list = ()
+) -> Optional[str]:
     """Why the run needs Lightning's Trainer, or None when it trains only a head on cached features."""
-    if not fit_in.cache.get("used"):
-        return f"no feature cache ({fit_in.cache.get('reason', 'off')})"
-    if fit_in.cache.get("boundary") != WHOLE_BACKBONE:
+    if not feed.cache.used:
+        return f"no feature cache ({feed.cache.reason or 'off'})"
+    if not feed.cache.whole_backbone:
         return "layers of the backbone train"
     if resume_from is not None:
         return "it resumes from a Lightning checkpoint"
@@ -61,29 +81,38 @@ def lightning_needed(config, fit_in: FitInputs, resume_from: Optional[Path], cal
     return f"{asked[0]} works through Lightning" if asked else None
 
 
-def fit_head(config, fit_in: FitInputs, run_dir: Path, device: str, class_weights=None) -> Fitted:
-    """Train ``fit_in.module`` (the head above the cache) for ``config.epochs``; see the module docstring.
+def train_head(
+    settings: HeadLoopSettings,
+    feed: Feed,
+    history: Optional[Path],
+    device: str,
+    class_weights: Optional[torch.Tensor] = None,
+) -> TrainingOutcome:
+    """Train ``feed.module`` (the head above the cache) for ``settings.epochs``; see the module docstring.
 
-    ``metrics.csv`` is written after every epoch. Ctrl-C ends training after the rows so far;
+    ``history`` (the run's ``metrics.csv``, or None) is written after every epoch. Ctrl-C ends
+    training after the rows so far;
     there is no checkpoint to resume from, as the cached features make a new start cost only
     the head's seconds (``--resume`` starts it again).
     """
-    model = fit_in.module.to(torch.device(device))
+    model = feed.module.to(torch.device(device))
     weights = class_weights.to(device) if class_weights is not None else None
-    parts = make_optimizer(model, OptimSettings.of(config), config.epochs * len(fit_in.train_loader))
+    parts = make_optimizer(model, settings.optim, settings.epochs * len(feed.train_loader))
     optimizer, schedule = parts["optimizer"], parts.get("lr_scheduler", {}).get("scheduler")
-    best = BestEpoch(model) if config.keep == "best" and fit_in.val_loader is not None else None
+    best = BestEpoch(model) if settings.keep_best and feed.val_loader is not None else None
     rows: list[dict] = []
     started = time.perf_counter()
     interrupted = False
     try:
-        with EpochProgress(config.epochs, config.progress) as progress:
-            for epoch in range(config.epochs):
+        with EpochProgress(settings.epochs, settings.progress) as progress:
+            for epoch in range(settings.epochs):
                 epoch_started = time.perf_counter()
-                train = _train_epoch(model, fit_in.train_loader, optimizer, schedule, config, weights, epoch, device)
-                val = _validate(model, fit_in.val_loader, device) if fit_in.val_loader is not None else None
+                steps = _Steps(optimizer, schedule, settings.label_smoothing, weights, device)
+                train = _train_epoch(model, feed.train_loader, steps, epoch)
+                val = _validate(model, feed.val_loader, device) if feed.val_loader is not None else None
                 rows.append(_row(epoch, train, val, optimizer, time.perf_counter() - epoch_started))
-                write_history(run_dir / "metrics.csv", rows)  # every epoch, so a crash keeps the rows so far
+                if history is not None:  # every epoch, so a crash keeps the rows so far
+                    write_history(history, rows)
                 if best is not None:
                     best.offer(rows[-1])
                 progress.show(rows[-1])
@@ -91,23 +120,36 @@ def fit_head(config, fit_in: FitInputs, run_dir: Path, device: str, class_weight
         interrupted = True
     restore = best.restore if best is not None and best.epoch is not None else None
     seconds = time.perf_counter() - started
-    return Fitted(rows, interrupted, seconds, restore_best=restore, resumable=False, trainer="head loop")
+    return TrainingOutcome(rows, interrupted, seconds, restore_best=restore, resumable=False, trainer="head loop")
+
+
+@dataclass
+class _Steps:
+    """What each training step of the loop uses besides the model and the batch."""
+
+    optimizer: torch.optim.Optimizer
+    schedule: object  # a per-step LR scheduler, or None
+    label_smoothing: float
+    class_weights: Optional[torch.Tensor]
+    device: str
 
 
 @torch.enable_grad()  # as Lightning does: a caller inside torch.no_grad() still trains
-def _train_epoch(model, loader, optimizer, schedule, config, weights, epoch: int, device: str) -> torch.Tensor:
+def _train_epoch(model: nn.Module, loader, steps: _Steps, epoch: int) -> torch.Tensor:
     model.train()
     sums = torch.zeros(3)
     for step, batch in enumerate(loader):
-        batch = [t.to(device, non_blocking=True) for t in batch]
-        loss, acc, n = batch_loss(model, batch, True, label_smoothing=config.label_smoothing, class_weights=weights)
+        batch = [t.to(steps.device, non_blocking=True) for t in batch]
+        loss, acc, n = batch_loss(
+            model, batch, True, label_smoothing=steps.label_smoothing, class_weights=steps.class_weights
+        )
         if not torch.isfinite(loss):
             raise non_finite_loss(loss.item(), epoch + 1, step + 1, checkpointed=False)
-        optimizer.zero_grad(set_to_none=True)
+        steps.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
-        if schedule is not None:  # per step, as the Lightning path steps it
-            schedule.step()
+        steps.optimizer.step()
+        if steps.schedule is not None:  # per step, as the Lightning path steps it
+            steps.schedule.step()
         sums += batch_sums(loss, acc, n).cpu()
     return sums
 

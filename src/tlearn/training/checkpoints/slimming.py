@@ -13,8 +13,8 @@ import hashlib
 import torch
 from torch import nn
 
-from ..errors import RunError
-from ..models.transfer import is_frozen
+from ...errors import RunError
+from ...models.transfer import is_frozen
 
 CONSTANT_KEY = "tlearn_constant_state"
 
