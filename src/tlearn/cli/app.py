@@ -63,12 +63,12 @@ def load_stack(plots: bool = False) -> None:
     """Import torch, torchvision and timm (and matplotlib, for ``plots``) with Python's cyclic garbage
     collector paused, then freeze what they built; for the commands that need them.
 
-    While their ~7,000 modules load, the collector walks every object made so far again and
-    again: with it paused those imports took 1.9-2.1 s instead of 2.6-3.8 s, and a cached
-    ``tlearn train`` 5.1-5.2 s instead of 5.9-6.1 s (AMD EPYC). The modules live until the process
-    ends, so everything alive then goes to the permanent generation (``gc.freeze``) and later
-    collections never walk it; the few thousand objects of import-time garbage it holds (a
-    collection first cost 0.35 s) stay with them. Then collection resumes for the command itself.
+    While their thousands of modules load, the collector walks every object made so far again and
+    again, so pausing it makes those imports, and with them a short ``tlearn train``, markedly
+    quicker (figures in docs/performance.md). The modules live until the process ends, so
+    everything alive then goes to the permanent generation (``gc.freeze``) and later collections
+    never walk it; the few thousand objects of import-time garbage it holds (collecting them first
+    would cost time for little memory) stay with them. Then collection resumes for the command itself.
     A process that already has torch (a test session, a program calling :func:`main`) is left alone.
     """
     if "torch" in sys.modules:

@@ -64,11 +64,11 @@ def main(argv: Optional[list[str]] = None) -> None:
 def entry_point() -> None:
     """What the ``tlearn`` command runs: :func:`main`, then, after a successful command, a quick exit.
 
-    Python's own teardown of the ~7,000 modules torch, torchvision and Lightning bring took 1.3 s on
-    the reference 2-core AMD EPYC: a tenth of a cached run. So once the command has succeeded, the
-    exit handlers run (loggers, worker processes, log files) and the output is flushed, then the
-    process ends without that teardown. Errors, a thread still running and a profiler or tracer
-    (cProfile, coverage: they write their files at exit) take the normal exit.
+    Python's own teardown of the thousands of modules torch, torchvision and Lightning bring is a
+    noticeable share of a short run (figures in docs/performance.md). So once the command has
+    succeeded, the exit handlers run (loggers, worker processes, log files) and the output is
+    flushed, then the process ends without that teardown. Errors, a thread still running and a
+    profiler or tracer (cProfile, coverage: they write their files at exit) take the normal exit.
     """
     try:
         main()

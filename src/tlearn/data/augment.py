@@ -101,8 +101,8 @@ class BatchPreprocessor:
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) / std``, written straight into a channels_last tensor: the same numbers as the
-        plain expression, which on a grey batch (1 channel broadcast to 3) took 60 µs an image at
-        96 px, against 17 µs here (AMD EPYC, batch 32), and needed a layout copy after it."""
+        plain expression, which on a grey batch (1 channel broadcast to 3) was several times slower
+        (figures in docs/performance.md) and needed a layout copy after it."""
         mean, std = self._mean_std(x.device)
         shape = (x.shape[0], max(x.shape[1], mean.shape[1]), *x.shape[2:])
         out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)

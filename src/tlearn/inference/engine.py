@@ -84,9 +84,9 @@ class OutputRows:
     """Batch outputs copied, as they come, into one tensor on the CPU allocated for all ``total`` rows.
 
     A list of batches joined by ``torch.cat`` at the end holds every output twice at that moment,
-    and the freed batches stay in the allocator: extracting 60,000 cached Lite0 feature vectors
-    (307 MB, 80 px) raised the process's memory by 980 MB that way and by 390 MB filled in place
-    (AMD EPYC). The rows live on the CPU whatever the batches' device, as the callers want them.
+    and the freed batches stay in the allocator, so a large extraction's memory grows to several
+    times the outputs' size; filled in place it stays close to it (figures in docs/performance.md).
+    The rows live on the CPU whatever the batches' device, as the callers want them.
     """
 
     def __init__(self, total: int) -> None:

@@ -2,9 +2,9 @@
 
 EfficientNet- and MobileNet-style backbones end in depthwise convolutions (one filter per channel,
 5×5 in Lite0) over maps of 2×2 to 4×4 pixels when the input is small (64 px digits). oneDNN's
-backward pass for those shapes is far slower than the arithmetic needs: on the AMD EPYC a 1152-
-channel 5×5 layer on a 2×2 map (batch 32) took 2.9 ms backward against 0.1 ms forward, and 25 ms
-on the AVX2 kernels a CPU without AVX-512 runs. Training spends up to 40 % of a step there.
+backward pass for those shapes is far slower than the arithmetic needs, many times slower than
+the same layer's forward pass and slower still on the AVX2 kernels a CPU without AVX-512 runs, so
+training spends a large share of a step there (figures in docs/performance.md).
 
 :func:`depthwise_conv` computes the same gradients from operations that are fast for any shape:
 the input's gradient is another depthwise convolution (a forward one, with the kernel flipped),
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Largest map (height × width) given the custom backward. At 64 px (Lite0's last stages: 2×2 and
-# 4×4) a training step took 135 → 105 ms natively and 200 → 115 ms on AVX2 kernels (AMD EPYC); on
-# 8×8 and larger maps oneDNN's own backward was as fast or faster.
+# Largest map (height × width) given the custom backward. On maps up to 4×4 (Lite0's last stages
+# at 64 px) it shortens a whole training step, natively and on AVX2 kernels; on 8×8 and larger maps
+# oneDNN's own backward is as fast or faster (figures in docs/performance.md).
 SMALL_MAP = 16
 
 

@@ -52,9 +52,9 @@ class StaticSamePadding(nn.Module):
     ``Conv2dSame`` pads every input, a copy of the whole activation, because with a stride "same"
     padding can be one pixel more at the bottom/right than at the top/left. For a known input size
     the same outputs come from the kernel grown by that pixel (a zero row and column before it) and
-    ordinary symmetric padding: no copy. EfficientNet-Lite0 at 96 px on the AMD EPYC: 1,350 →
-    1,563 images/s at batch 32, outputs bit-identical there (the larger kernel may sum in another
-    order elsewhere; :func:`folded_copy` checks). Any other input size takes the original path.
+    ordinary symmetric padding: no copy, so inference is faster (figures in docs/performance.md).
+    The outputs can differ in the last bits (the larger kernel may sum in another order;
+    :func:`folded_copy` checks). Any other input size takes the original path.
     """
 
     def __init__(self, conv: nn.Conv2d, size: tuple[int, int]):
@@ -110,7 +110,7 @@ def folded_copy(model: nn.Module, probe: torch.Tensor) -> nn.Module:
     """An eval-mode copy of ``model`` made faster for inference at ``probe``'s size, if it gives the
     same outputs; else ``model``.
 
-    BatchNorm is folded into the convolutions (about 1.3-1.6x faster CNN inference on the CPU) and
+    BatchNorm is folded into the convolutions (inference skips the normalisation's separate pass) and
     timm's padded "same" convolutions get static padding (:class:`StaticSamePadding`). The copy
     must match the original on ``probe`` (a few real inputs) to float rounding, 1e-4 of the
     outputs' scale.

@@ -31,7 +31,7 @@ class TopModel(nn.Module):
     def forward(self, activation: torch.Tensor) -> torch.Tensor:
         if self.channels_last and activation.ndim == 4 and activation.shape[-1] > 1:
             # Collated activations arrive NCHW; the convolutions above the cut run far faster in
-            # the channels_last layout their weights use (2-3x on the reference CPU).
+            # the channels_last layout their weights use (figures in docs/performance.md).
             activation = activation.contiguous(memory_format=torch.channels_last)
         if self.pooled:  # the stored vector is what the linear head takes
             return self.model.head(activation)
@@ -45,9 +45,10 @@ class FoldedStemModel(nn.Module):
 
     The frozen stages never change during a run, so while training they run as a BatchNorm-folded,
     statically padded copy (:func:`~.folding.folded_copy`, made from the first training
-    batch, one per device) without recording gradients; the stages above run as usual. On the AMD
-    EPYC the fast recipe's frozen stem (to ``blocks.1``, batch 32, 64 px) took 5.3 instead of
-    20 ms a step. Evaluation and anything without gradients run the model itself, unchanged.
+    batch, one per device) without recording gradients; the stages above run as usual. Folding
+    saves the BatchNorm work of every frozen step, and static padding its padding copies; and
+    those stages keep no autograd graph (figures in docs/performance.md). Evaluation and anything
+    without gradients run the model itself, unchanged.
 
     It registers the model's own ``backbone`` and ``head``, not the model: parameter names, state
     dicts and checkpoints are exactly the model's, so runs checkpointed before or without it resume.

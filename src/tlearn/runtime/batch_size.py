@@ -17,22 +17,22 @@ def inference_batch_size(device: str | torch.device) -> int:
 class BatchSizeTuner:
     """Finds the fastest CPU inference batch size on the data itself, while that data is evaluated.
 
-    The best size depends on the input size and on the CPU's caches: on the 2-core AMD EPYC
-    reference machine EfficientNet-Lite0 ran fastest at 16 images per batch at 80 px (732 images/s
-    against 484 at 64) but at 64 per batch at 56 px. So the first batches of a large evaluation try
-    each candidate twice (the first pass of a new shape pays one-off set-up and is not counted), and
-    the rest use the fastest. Batches are whole multiples of ``BASE`` source batches.
+    The best size depends on the input size and on the CPU's caches: the same model can run fastest
+    at a small batch at one input size and at a larger batch at a smaller one, so no fixed size suits
+    every run. So the first batches of a large evaluation try each candidate twice (the first pass
+    of a new shape pays one-off set-up and is not counted), and the rest use the fastest. Batches
+    are whole multiples of ``BASE`` source batches.
 
     Sizes are tried smallest first, and once a size runs slower than a smaller one the larger ones
-    are not tried: past the CPU's caches they only get slower (at 96 px: 1,311 images/s at 32,
-    815 at 64, 568 at 128), and trying 64 and 128 twice each cost 0.3 s more than running those
-    384 images at 32 (from those rates), a sixth of a cached run's 1.8 s of extraction.
+    are not tried: past the CPU's caches they only get slower, and trying them would cost more time
+    than running the same images at the faster size.
 
-    One timed batch per size is at the mercy of a shared CPU's hiccups: a 72 px evaluation chose 64
-    in seven of eight runs (8.6-9.4 s) and, once 64's one batch ran slow, 32 (11.6 s). So every
-    batch at the chosen size is timed too, and every ``RECHECK`` of them the sizes next to it run
-    one batch each again; the choice is the size with the highest median rate, so one slow batch
-    neither makes nor keeps a choice.
+    One timed batch per size is at the mercy of a shared CPU's hiccups: one slow batch can make an
+    evaluation choose a slower size. So every batch at the chosen size is timed too, and every
+    ``RECHECK`` of them the sizes next to it run one batch each again; the choice is the size with
+    the highest median rate, so one slow batch neither makes nor keeps a choice.
+
+    The timings behind these choices are in docs/performance.md.
     """
 
     BASE = 16

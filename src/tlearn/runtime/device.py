@@ -26,8 +26,9 @@ def seed_everything(seed: int) -> None:
 
     What Lightning's ``seed_everything(seed, workers=True)`` does, without importing Lightning:
     a run that trains only a head on cached features never needs it, and its import (with
-    torchmetrics) is 0.6 s of a 6 s run. ``PL_GLOBAL_SEED`` and ``PL_SEED_WORKERS`` are the
-    variables Lightning reads to seed DDP samplers and loader workers.
+    torchmetrics) is a noticeable share of such a short run (figures in docs/performance.md).
+    ``PL_GLOBAL_SEED`` and ``PL_SEED_WORKERS`` are the variables Lightning reads to seed DDP
+    samplers and loader workers.
     """
     import numpy as np
 

@@ -4,8 +4,8 @@ Decoding runs in the thread pool, at most as many at once as there are cores (a 
 decode to hundreds of megabytes). Inference runs in one worker thread, so requests never compete
 for the cores inside torch; it takes every image waiting in the queue as one batch (up to
 ``max_batch``). It never waits for more to arrive, so a lone request is not delayed, while
-concurrent ones share a forward pass: on the 2-core reference CPU a batch of 16 digits costs about
-1.5 ms per image against 9.5 ms for one at a time (one torch thread, Lite0 at 48 px).
+concurrent ones share a forward pass: on the CPU an image in a batch costs several times less
+than an image classified alone (figures in docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The time budget during training: a Lightning callback that keeps the planned epochs inside the
 budget as the machine's speed drifts.
 
-A machine's speed drifts during a run (on a shared 2-core VM epochs took from 3.8 to 5.4 s at the
-same settings within minutes), so after each epoch the keeper re-plans the epochs from the epochs'
+A machine's speed drifts during a run (on a shared VM the same epoch's time can vary widely within
+minutes, at the same settings), so after each epoch the keeper re-plans the epochs from the epochs'
 measured times, and the LR schedule with them. It works through public API only: the trainer is
 built with room for more epochs (``max_epochs``), the keeper stops it with ``trainer.should_stop``
 when the plan is done (as Lightning's ``Timer`` does), and it asks the LightningModule to stretch
@@ -29,7 +29,7 @@ class BudgetKeeper(Callback):
 
     The plan is kept while it ends between two deadlines: the budget less the reserve (``SAFETY``)
     and the whole budget, each less the evaluation and outputs. Re-planning at every small change
-    of the estimate made runs swing (12 → 10 → 14 → 12 → 11 epochs in one measured run), and each
+    of the estimate made the planned epochs swing up and down within one run, and each
     swing bends the cosine schedule. So the keeper shortens the run only when the plan would overrun
     the whole budget, and lengthens it only when more epochs fit inside the reserve-kept deadline,
     from at least one epoch after the first (whose time includes one-off set-up), only in the first

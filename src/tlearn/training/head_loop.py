@@ -1,10 +1,10 @@
 """Training the head alone on cached features of a frozen backbone, in a plain loop.
 
 With the whole backbone frozen and its outputs cached, what trains is a small head on stored
-tensors: a step is well under a millisecond of arithmetic. Lightning's loop costs about a
-millisecond a step more on the CPU (hooks, logging, a checkpoint file every epoch) and its
-import, with torchmetrics, 0.6 s. On the cache benchmark (640 steps) that was 1.2 s of fitting
-plus the import against 0.45 s for this loop, a quarter of the whole run (AMD EPYC, 2 cores).
+tensors: a step is little arithmetic. Lightning's loop adds its own work to every step on the
+CPU (hooks, logging, a checkpoint file every epoch), as much as the step itself or more, and its
+import (with torchmetrics) a fixed cost; on such a run those overheads are a large share of the
+whole (the cache benchmark's figures are in docs/performance.md).
 
 So this one case trains here, built from the Lightning path's own parts rather than beside
 them: the same loaders (the same batches in the same order), the same loss

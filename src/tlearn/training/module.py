@@ -82,7 +82,7 @@ class TransferLearner(pl.LightningModule):
 
     def _add(self, loss: torch.Tensor, acc: torch.Tensor, n: int, split: str, last: bool) -> None:
         """Adds a batch to the epoch's figures, and logs them from the epoch's last batch: Lightning's
-        ``self.log`` costs about a millisecond a call on the CPU, as much as a step of a cached head.
+        ``self.log`` costs on the CPU about as much a call as a whole step of a cached head.
 
         sync_dist: under DDP the figures average over every process (a no-op alone). logger=False:
         the epoch history logs one row per epoch to the loggers itself.

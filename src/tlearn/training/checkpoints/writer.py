@@ -2,9 +2,9 @@
 
 Lightning's ``TorchCheckpointIO`` serialises a checkpoint into an in-memory buffer and then copies
 that through fsspec, so that remote paths work too. Run directories are local, and there the copy
-is pure cost: ``last.ckpt`` is written after every epoch, and on the 2-core AMD EPYC the fast
-recipe's 40 MB checkpoints (the trainable weights and AdamW's two moments) took 125-145 ms each
-that way, 1.4 s of a 39 s run. :class:`DirectCheckpointIO` streams ``torch.save`` into a temporary
+is pure cost: ``last.ckpt`` is written after every epoch (the trainable weights and AdamW's two
+moments), so the extra copy is paid every epoch and adds up over a short run (figures in
+docs/performance.md). :class:`DirectCheckpointIO` streams ``torch.save`` into a temporary
 file beside the target and renames it over the target (:func:`tlearn.fileio.atomic_write`), so a
 crash mid-save still leaves the previous checkpoint whole. Remote paths keep Lightning's writer.
 
