@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from ..errors import DataError, RunError, one_line
 from ..inference import top_k as best_k
+from ..messages import say
 from ..runs.record import RunRecord, read_record
 from ..runs.spec import MODEL_FILE, LoadedRun, load_run
 from .predictor import MAX_BATCH, Predictor
@@ -141,5 +142,5 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, max_up
     # Bound here rather than by uvicorn, so a port in use is one line instead of a log and exit code 1.
     sock = listening_socket(host, port)
     where = f"[{host}]" if ":" in host else host
-    print(f"Serving {app.state.model_id} on http://{where}:{sock.getsockname()[1]}/ (Ctrl-C stops)", flush=True)
+    say(f"Serving {app.state.model_id} on http://{where}:{sock.getsockname()[1]}/ (Ctrl-C stops)")
     uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])

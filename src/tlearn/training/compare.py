@@ -12,6 +12,7 @@ from typing import Optional
 from ..config import TrainConfig
 from ..errors import RunError
 from ..fileio import atomic_write_text
+from ..messages import say
 from ..runs.plots import plot_accuracy_vs_size
 from .distributed import check_distributed
 from .pipeline import train
@@ -75,7 +76,7 @@ def compare(
                 "feature_cache": record.feature_cache.used,
             }
         )
-        print(f"[{i}/{len(grid)}] {name}: {100 * record.test_accuracy:.2f}% on {record.test_samples}", flush=True)
+        say(f"[{i}/{len(grid)}] {name}: {100 * record.test_accuracy:.2f}% on {record.test_samples}")
     _write_tables(rows, out)
     plot_accuracy_vs_size(rows, out / "compare.png")
     return rows
