@@ -12,7 +12,7 @@ TLEARN_DATA_DIR ?= $(SHARED_DATA)
 export TLEARN_DATA_DIR
 endif
 # The benchmark scripts, in the order `make bench` runs them (each writes benchmarks/results/<name>.json).
-BENCHMARKS := bench_cache bench_overhead bench_compute bench_step bench_memory bench_seed000 bench_curves bench_recipes bench_budget bench_photos bench_serve
+BENCHMARKS := bench_cache bench_overhead bench_compute bench_step bench_memory bench_seed000 bench_curves bench_recipes bench_budget bench_photos bench_suite bench_serve
 
 .PHONY: install demo test lint format bench clean
 
@@ -39,6 +39,7 @@ test: lint
 	$(VENV)/bin/python -m pytest -q
 
 bench: install
+	$(VENV)/bin/python -m pip install -q -r benchmarks/requirements.txt
 	@for name in $(BENCHMARKS); do echo "== $$name"; $(VENV)/bin/python benchmarks/$$name.py || exit 1; done
 
 clean:
