@@ -158,13 +158,11 @@ def _choose(run: Run, options: list[Candidate]) -> RecipeChoice:
     activations = run.feed.train_loader.dataset.tensors[0]
     labels = run.splits.train.labels
     folds, scheme = cross_validation_folds(labels, run.config.seed)
+    cut = run.model.backbone.stages.index(run.feed.cache.boundary)
+    options = [option for option in options if _target(run, option) < 0 or _target(run, option) >= cut]
     scores = [_score(run, option, activations, labels, folds) for option in options]
     chosen, tolerance = pick(scores, sum(len(held_out) for _, held_out in folds))
-    listed = [
-        {"name": s.name, "accuracy": round(s.accuracy, 5), "folds": s.fold_accuracies, **s.changes} for s in scores
-    ]
-    for entry, score in zip(listed, scores):
-        entry["seconds"] = round(score.seconds, 2)
+    listed = [score.to_dict() for score in scores]
     seconds = time.perf_counter() - started
     return RecipeChoice("auto", chosen.name, scheme, round(tolerance, 5), listed, round(seconds, 2))
 
@@ -182,11 +180,11 @@ def _why_not_scorable(run: Run) -> str:
     """Why the candidates cannot be scored on this run's cached activations ('' when they can)."""
     cache = run.feed.cache
     if not cache.used or cache.boundary is None or cache.whole_backbone:
-        return f"kept as configured: no activations cached below the blocks ({cache.reason or 'no cache'})"
+        return f"no activations cached below the blocks ({cache.reason or 'no cache'})"
     if cache.views != 1:
-        return "kept as configured: the cache holds augmented views"
+        return "the cache holds augmented views"
     if len(torch.unique(run.splits.train.labels)) < 2:
-        return "kept as configured: the training images hold one class"
+        return "the training images hold one class"
     return ""
 
 
@@ -208,11 +206,16 @@ def cross_validation_folds(labels: torch.Tensor, seed: int) -> tuple[list[tuple[
     return folds, scheme
 
 
-def _inputs_for(run: Run, option: Candidate, activations: torch.Tensor) -> tuple[torch.Tensor, int, bool]:
-    """``option``'s inputs computed from the run's cached activations: ``(inputs, cut, pooled)``."""
-    backbone, cut = run.model.backbone, run.model.backbone.stages.index(run.feed.cache.boundary)
+def _target(run: Run, option: Candidate) -> int:
+    """The stage index ``option`` cuts the backbone at (-1: the whole backbone is frozen)."""
     spec = FreezeSpec.parse(option.changes["freeze"])
-    target = -1 if spec.kind == "backbone" else backbone.stages.index(spec.stage)
+    return -1 if spec.kind == "backbone" else run.model.backbone.stages.index(spec.stage)
+
+
+def _inputs_for(run: Run, option: Candidate, activations: torch.Tensor) -> tuple[torch.Tensor, int, bool]:
+    """``option``'s inputs computed from the run's cached activations (cut at or below the
+    option's own cut): ``(inputs, cut, pooled)``."""
+    cut, target = run.model.backbone.stages.index(run.feed.cache.boundary), _target(run, option)
     if target == cut:
         return activations, cut, False
     pooled = target < 0 and run.model.head_input == "pooled"
@@ -248,19 +251,27 @@ def _score(run: Run, option: Candidate, activations, labels, folds) -> Candidate
         model.freeze(config.freeze)
         generator = torch.Generator().manual_seed(config.seed + fold)
         batch = per_process_batch(config)
-        feed = Feed(
-            TopModel(model, cut, pooled, config.channels_last),
-            None,
-            tensor_loader(inputs[train], labels[train], batch, generator),
-            tensor_loader(inputs[held_out], labels[held_out], max(512, batch)),
-            None,
-            CacheReport(used=True, reason="recipe"),
-        )
+        top = TopModel(model, cut, pooled, config.channels_last)
+        loader = tensor_loader(inputs[train], labels[train], batch, generator)
+        feed = Feed(top, None, loader, None, None, CacheReport(used=True, reason="recipe"))
         with torch.random.fork_rng(devices=[]):  # candidates draw no number the final run will draw
             torch.manual_seed(config.seed + fold)
-            outcome = train_head(settings, feed, None, run.device, weights)
-        accuracies.append(round(float(outcome.rows[-1]["val_acc"]), 5))
+            train_head(settings, feed, None, run.device, weights)
+        # Scored once, after the last epoch, in batches of the training size: the held-out part
+        # of a fold in one batch runs the block's wide expansions far slower than small batches.
+        accuracies.append(_accuracy(top, inputs[held_out], labels[held_out], batch if cut >= 0 else 512, run.device))
     return CandidateScore(option.name, option.changes, accuracies, time.perf_counter() - started)
+
+
+@torch.inference_mode()
+def _accuracy(module: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch: int, device: str) -> float:
+    """The share of ``inputs`` that ``module`` classifies as ``labels`` (in eval mode)."""
+    with eval_mode(module):
+        correct = sum(
+            int((module(inputs[i : i + batch].to(device)).argmax(1).cpu() == labels[i : i + batch]).sum())
+            for i in range(0, len(labels), batch)
+        )
+    return round(correct / len(labels), 5)
 
 
 def _apply(run: Run, chosen: Candidate) -> None:
