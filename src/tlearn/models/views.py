@@ -1,6 +1,7 @@
 """Views of a :class:`~.transfer.TransferModel` cut at a stage boundary: the frozen bottom
-(:class:`FrozenPart`), the trainable top above stored activations (:class:`TopModel`), and the
-model whose frozen stem runs as a folded copy while it trains (:class:`FoldedStemModel`)."""
+(:class:`FrozenPart`), the stages between two cuts (:class:`MiddlePart`), the trainable top above
+stored activations (:class:`TopModel`), and the model whose frozen stem runs as a folded copy while
+it trains (:class:`FoldedStemModel`)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,22 @@ class FrozenPart(nn.Module):
         if self.stage_index >= 0:
             return self.model.backbone.forward_until(x, self.stage_index)
         return self.model.backbone(x) if self.pooled else self.model.backbone.forward_features(x)
+
+
+class MiddlePart(nn.Module):
+    """The stages of a :class:`TransferModel` between two cuts: activations at stage ``start`` →
+    those at stage ``end`` (``end`` -1: what the head takes, the pooled vector or the whole map)."""
+
+    def __init__(self, model: TransferModel, start: int, end: int):
+        super().__init__()
+        self.model = model
+        self.start = start
+        self.end = end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)  # the layout the convolutions' weights use
+        backbone = self.model.backbone
+        if self.end >= 0:
+            return backbone.forward_between(x, self.start, self.end)
+        features = backbone.forward_from(x, self.start)
+        return backbone.pool(features) if self.model.head_input == "pooled" else features

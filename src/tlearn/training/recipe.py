@@ -33,9 +33,9 @@ import torch
 from ..config import FreezeSpec
 from ..data.loaders import tensor_loader
 from ..errors import ConfigError
+from ..inference.engine import batched_inference
 from ..messages import say
-from ..models.views import TopModel
-from ..runtime import eval_mode
+from ..models.views import MiddlePart, TopModel
 from .cache import CachePlan, store_activations
 from .distributed import per_process_batch
 from .feed import CacheReport, Feed
@@ -73,6 +73,7 @@ class CandidateScore:
     changes: dict
     fold_accuracies: list[float]
     seconds: float
+    inputs: Optional[torch.Tensor] = field(default=None, repr=False)  # what it trained on: the refit stores them
 
     @property
     def accuracy(self) -> float:
@@ -141,30 +142,32 @@ def recipe_stage(run: Run) -> Optional[RecipeChoice]:
         if asked not in options:
             raise ConfigError(f"--recipe {asked} needs a backbone with numbered blocks; {run.config.backbone} has none")
         choice = RecipeChoice(asked, asked)
+        scored = None
     else:
-        choice = _choose(run, [options[name] for name in SCORED if name in options])
+        choice, scored = _choose(run, [options[name] for name in SCORED if name in options])
     if choice.chosen in options:
-        _apply(run, options[choice.chosen])
+        _apply(run, options[choice.chosen], scored)
     say(choice.summary())
     return choice
 
 
-def _choose(run: Run, options: list[Candidate]) -> RecipeChoice:
-    """Cross-validate ``options`` on the run's cached training activations and pick one."""
+def _choose(run: Run, options: list[Candidate]) -> tuple[RecipeChoice, Optional[CandidateScore]]:
+    """Cross-validate ``options`` on the run's cached training activations and pick one; the
+    choice, and the winner's score (None when nothing could be scored)."""
     started = time.perf_counter()
     why_not = _why_not_scorable(run)
     if why_not:
-        return RecipeChoice("auto", "as configured", note=why_not)
+        return RecipeChoice("auto", "as configured", note=why_not), None
     activations = run.feed.train_loader.dataset.tensors[0]
     labels = run.splits.train.labels
     folds, scheme = cross_validation_folds(labels, run.config.seed)
-    cut = run.model.backbone.stages.index(run.feed.cache.boundary)
+    cut = _cut(run)
     options = [option for option in options if _target(run, option) < 0 or _target(run, option) >= cut]
     scores = [_score(run, option, activations, labels, folds) for option in options]
     chosen, tolerance = pick(scores, sum(len(held_out) for _, held_out in folds))
     listed = [score.to_dict() for score in scores]
     seconds = time.perf_counter() - started
-    return RecipeChoice("auto", chosen.name, scheme, round(tolerance, 5), listed, round(seconds, 2))
+    return RecipeChoice("auto", chosen.name, scheme, round(tolerance, 5), listed, round(seconds, 2)), chosen
 
 
 def pick(scores: list[CandidateScore], held_out: int) -> tuple[CandidateScore, float]:
@@ -206,6 +209,11 @@ def cross_validation_folds(labels: torch.Tensor, seed: int) -> tuple[list[tuple[
     return folds, scheme
 
 
+def _cut(run: Run) -> int:
+    """The stage index the run's cached activations were cut at."""
+    return run.model.backbone.stages.index(run.feed.cache.boundary)
+
+
 def _target(run: Run, option: Candidate) -> int:
     """The stage index ``option`` cuts the backbone at (-1: the whole backbone is frozen)."""
     spec = FreezeSpec.parse(option.changes["freeze"])
@@ -215,27 +223,16 @@ def _target(run: Run, option: Candidate) -> int:
 def _inputs_for(run: Run, option: Candidate, activations: torch.Tensor) -> tuple[torch.Tensor, int, bool]:
     """``option``'s inputs computed from the run's cached activations (cut at or below the
     option's own cut): ``(inputs, cut, pooled)``."""
-    cut, target = run.model.backbone.stages.index(run.feed.cache.boundary), _target(run, option)
+    cut, target = _cut(run), _target(run, option)
     if target == cut:
         return activations, cut, False
     pooled = target < 0 and run.model.head_input == "pooled"
-    return _run_stages(run, activations, cut, target), target, pooled
+    return _run_stages(run, activations, target), target, pooled
 
 
-@torch.inference_mode()
-def _run_stages(run: Run, activations: torch.Tensor, cut: int, target: int) -> torch.Tensor:
-    """The activations at ``target`` (-1: the pooled features) from those at ``cut``, in batches."""
-    backbone, outputs = run.model.backbone, []
-    with eval_mode(run.model):
-        for start in range(0, activations.shape[0], 256):
-            x = activations[start : start + 256].contiguous(memory_format=torch.channels_last)
-            if target < 0:  # what the head takes: the pooled vector, or the whole map
-                features = backbone.forward_from(x, cut)
-                pooled = run.model.head_input == "pooled"
-                outputs.append((backbone.pool(features) if pooled else features).float())
-            else:
-                outputs.append(backbone.forward_between(x, cut, target).float())
-    return torch.cat(outputs)
+def _run_stages(run: Run, activations: torch.Tensor, target: int) -> torch.Tensor:
+    """The activations at ``target`` (-1: what the head takes) from the cached ones, in batches."""
+    return batched_inference(MiddlePart(run.model, _cut(run), target), None, activations, 256, run.device, fold=False)
 
 
 def _score(run: Run, option: Candidate, activations, labels, folds) -> CandidateScore:
@@ -259,37 +256,31 @@ def _score(run: Run, option: Candidate, activations, labels, folds) -> Candidate
             train_head(settings, feed, None, run.device, weights)
         # Scored once, after the last epoch, in batches of the training size: the held-out part
         # of a fold in one batch runs the block's wide expansions far slower than small batches.
-        accuracies.append(_accuracy(top, inputs[held_out], labels[held_out], batch if cut >= 0 else 512, run.device))
-    return CandidateScore(option.name, option.changes, accuracies, time.perf_counter() - started)
+        logits = batched_inference(top, None, inputs[held_out], batch if cut >= 0 else 512, run.device, fold=False)
+        accuracies.append(round(int((logits.argmax(1) == labels[held_out]).sum()) / len(held_out), 5))
+    seconds = time.perf_counter() - started
+    return CandidateScore(option.name, option.changes, accuracies, seconds, inputs)
 
 
-@torch.inference_mode()
-def _accuracy(module: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch: int, device: str) -> float:
-    """The share of ``inputs`` that ``module`` classifies as ``labels`` (in eval mode)."""
-    with eval_mode(module):
-        correct = sum(
-            int((module(inputs[i : i + batch].to(device)).argmax(1).cpu() == labels[i : i + batch]).sum())
-            for i in range(0, len(labels), batch)
-        )
-    return round(correct / len(labels), 5)
-
-
-def _apply(run: Run, chosen: Candidate) -> None:
-    """Reconfigure ``run`` to ``chosen``, first storing its activations where the refit reads them."""
+def _apply(run: Run, chosen: Candidate, scored: Optional[CandidateScore]) -> None:
+    """Reconfigure ``run`` to ``chosen``, first storing its activations where the refit reads them
+    (the training images' from its score, when it was scored)."""
     cache = run.feed.cache
     if cache.used and not cache.whole_backbone and cache.views == 1 and run.feed.preprocessor is None:
-        _store_for(run, chosen)
+        _store_for(run, chosen, scored.inputs if scored is not None else None)
     run.reconfigure(recipe=chosen.name, **chosen.changes)
 
 
-def _store_for(run: Run, chosen: Candidate) -> None:
+def _store_for(run: Run, chosen: Candidate, inputs: Optional[torch.Tensor]) -> None:
     activations = run.feed.train_loader.dataset.tensors[0]
-    inputs, target, pooled = _inputs_for(run, chosen, activations)
+    if inputs is None:
+        inputs = _inputs_for(run, chosen, activations)[0]
     if inputs is activations:
         return  # the same cut: the cache holds them already
+    target = _target(run, chosen)
     spec = FreezeSpec.parse(chosen.changes["freeze"])
     boundary = "backbone" if spec.kind == "backbone" else spec.stage
-    plan = CachePlan(boundary, target, 1, pooled=pooled)
+    plan = CachePlan(boundary, target, 1, pooled=target < 0 and run.model.head_input == "pooled")
     store_activations(run.model, run.preprocessing, plan, run.splits.train, run.config.cache_dir, inputs)
-    test = _run_stages(run, run.feed.test_inputs, run.model.backbone.stages.index(run.feed.cache.boundary), target)
+    test = _run_stages(run, run.feed.test_inputs, target)
     store_activations(run.model, run.preprocessing, plan, run.splits.test, run.config.cache_dir, test)
